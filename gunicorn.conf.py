@@ -1,0 +1,17 @@
+"""gunicorn settings; environment variables override the defaults."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("BIND", "127.0.0.1:8000")
+# The work is CPU-bound Python: a few sync workers beat many on a small box.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
+worker_class = "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = 20
+max_requests = 5000
+max_requests_jitter = 500
+accesslog = "-" if os.environ.get("ACCESS_LOG", "true").lower() != "false" else None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

@@ -1,0 +1,146 @@
+"""Creator subscription API.
+
+Independent professionals sell memberships, services and products to the people
+who follow them; followers pay through Stripe and keep in touch by direct message.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, request, send_from_directory
+from flask_cors import CORS
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from werkzeug.exceptions import NotFound as HTTPNotFound
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .config import load_config
+from .extensions import api, db, limiter, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    app.config.update(load_config(app.instance_path, overrides))
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    logging.basicConfig(
+        level=app.config["LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if app.config["PROXY_FIX_HOPS"]:
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    from . import models  # noqa: F401  (every table known before migrations or queries)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    limiter.init_app(app)
+    api.init_app(app)
+    _register_blueprints(app)
+    _register_error_handlers(app)
+    _register_request_hooks(app)
+    if app.config["CORS_ORIGINS"]:
+        CORS(
+            app, resources={r"/v1/*": {"origins": app.config["CORS_ORIGINS"]}}, expose_headers=["Retry-After"]
+        )
+
+    from .cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .accounts.auth import BEARER_SCHEME
+    from .accounts.routes import blp as accounts
+    from .health import blp as health
+
+    api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
+    for blueprint in (health, accounts):
+        api.register_blueprint(blueprint)
+
+    # Swagger UI's files ship with the app, so /docs works offline.
+    import flask_swagger_ui
+
+    assets = Path(flask_swagger_ui.__file__).parent / "dist"
+
+    @app.get("/docs/assets/<path:filename>")
+    def docs_assets(filename: str):
+        return send_from_directory(assets, filename, max_age=86400)
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from .common.errors import DomainError, problem_response, render_domain_error
+
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError):
+        db.session.rollback()
+        return render_domain_error(error)
+
+    @app.errorhandler(IntegrityError)
+    def integrity_error(error: IntegrityError):
+        db.session.rollback()
+        return problem_response(409, code="conflict", detail="This conflicts with an existing record.")
+
+    @app.errorhandler(DataError)
+    def data_error(error: DataError):
+        db.session.rollback()
+        return problem_response(
+            422, code="invalid_value", detail="A value is not acceptable to the database."
+        )
+
+    @app.errorhandler(OperationalError)
+    def database_down(error: OperationalError):
+        db.session.rollback()
+        log.error("database error on %s: %s", request.path, error, extra={"request_id": g.get("request_id")})
+        return problem_response(503, code="database_unavailable", headers={"Retry-After": "5"})
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        db.session.rollback()
+        log.exception(
+            "unhandled error on %s %s (request %s)", request.method, request.path, g.get("request_id")
+        )
+        return problem_response(500, code="internal_error", detail="Something went wrong on our side.")
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def tag_request() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        # A NUL in the path would reach PostgreSQL, which cannot store it.
+        if "\x00" in request.path:
+            raise HTTPNotFound()
+
+    @app.after_request
+    def security_headers(response):
+        headers = response.headers
+        headers["X-Request-ID"] = g.get("request_id", "")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        if not request.path.startswith("/docs"):
+            headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        if "Authorization" in request.headers:
+            headers["Cache-Control"] = "no-store"
+        return response
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.close()

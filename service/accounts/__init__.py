@@ -1,0 +1,14 @@
+"""Accounts: who a caller is.
+
+Vocabulary: a *user* is a person with an e-mail and password (avoid: member,
+customer — those are billing words). A *session* is one login on one device; its
+*refresh tokens* rotate, and an *access token* names the session it belongs to,
+so ending the session ends every token of it at once. An *API key* is a long-lived
+secret a creator gives to their own scripts; it acts as the user but cannot
+manage the account itself.
+
+Owns: users, sessions, refresh tokens, API keys, the password policy.
+Does not own: creator profiles, follows, money. Other domains learn about a
+deleted user through the `user_deleted` signal and add their data to an
+export through `export_requested`.
+"""

@@ -1,0 +1,100 @@
+"""Bearer authentication for routes: `@auth_required()` and `current_user()`.
+
+A bearer token is either an access token (a signed JWT naming a live session) or
+an API key (`csk_…`). Both resolve to a user with one indexed lookup.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import g, request
+from flask_smorest import Blueprint
+
+from ..common.errors import Forbidden
+from . import service
+from .models import User
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "Access token or creator API key"}
+
+
+class ApiKeyNotAllowed(Forbidden):
+    code = "api_key_not_allowed"
+    title = "API keys cannot do this; log in with a password"
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _authenticate(token: str) -> None:
+    if token.startswith(service.API_KEY_PREFIX):
+        api_key = service.authenticate_api_key(token)
+        g.current_user, g.session_id, g.api_key_id = api_key.user, None, api_key.id
+    else:
+        session = service.authenticate_access_token(token)
+        g.current_user, g.session_id, g.api_key_id = session.user, session.id, None
+
+
+def auth_required(*, api_key: bool = True) -> Callable[[F], F]:
+    """Require a valid bearer token; with api_key=False, only a logged-in session."""
+
+    def decorator(func: F) -> F:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            token = _bearer()
+            if token is None:
+                raise service.InvalidToken("Send an Authorization: Bearer token.")
+            _authenticate(token)
+            if not api_key and g.api_key_id is not None:
+                raise ApiKeyNotAllowed()
+            return func(*args, **kwargs)
+
+        responses: dict[int, str] = {401: "UNAUTHORIZED"}
+        if not api_key:
+            responses[403] = "FORBIDDEN"
+        documented = Blueprint.doc(security=[{"bearerAuth": []}], responses=responses)(wrapper)
+        return documented  # type: ignore[return-value]
+
+    return decorator
+
+
+def auth_optional() -> Callable[[F], F]:
+    """Identify the caller when a token is sent; a bad token is still a 401."""
+
+    def decorator(func: F) -> F:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            g.current_user, g.session_id, g.api_key_id = None, None, None
+            token = _bearer()
+            if token is not None:
+                _authenticate(token)
+            return func(*args, **kwargs)
+
+        documented = Blueprint.doc(security=[{}, {"bearerAuth": []}], responses={401: "UNAUTHORIZED"})(
+            wrapper
+        )
+        return documented  # type: ignore[return-value]
+
+    return decorator
+
+
+def current_user() -> User:
+    return g.current_user  # type: ignore[no-any-return]
+
+
+def optional_user() -> User | None:
+    return g.get("current_user")
+
+
+def current_session_id() -> uuid.UUID | None:
+    return g.get("session_id")

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import marshmallow as ma
+
+from ..common.schemas import BaseSchema, Trimmed
+from .passwords import MAX_LENGTH, MIN_LENGTH
+
+NAME = ma.validate.Length(min=1, max=100)
+
+
+class SignupSchema(BaseSchema):
+    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=320))
+    password = ma.fields.String(required=True, validate=ma.validate.Length(min=MIN_LENGTH, max=MAX_LENGTH))
+    display_name = Trimmed(required=True, validate=NAME)
+    referral_code = ma.fields.String(validate=ma.validate.Length(max=64))
+
+
+class LoginSchema(BaseSchema):
+    email = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=320))
+    # Longer than any valid password, so a wrong one is answered like any other.
+    password = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=1024))
+
+
+class RefreshSchema(BaseSchema):
+    refresh_token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=256))
+
+
+class CreatorBriefSchema(BaseSchema):
+    handle = ma.fields.String(required=True)
+    display_name = ma.fields.String(required=True)
+
+
+class UserSchema(BaseSchema):
+    id = ma.fields.UUID(required=True)
+    email = ma.fields.String(required=True)
+    display_name = ma.fields.String(required=True)
+    creator = ma.fields.Nested(CreatorBriefSchema, required=True, allow_none=True, dump_default=None)
+    created_at = ma.fields.DateTime(required=True)
+
+
+class TokensSchema(BaseSchema):
+    user = ma.fields.Nested(UserSchema, required=True)
+    access_token = ma.fields.String(required=True)
+    refresh_token = ma.fields.String(required=True)
+    token_type = ma.fields.String(required=True)
+    expires_in = ma.fields.Integer(
+        required=True, metadata={"description": "Seconds until the access token expires"}
+    )
+
+
+class UserUpdateSchema(BaseSchema):
+    display_name = Trimmed(validate=NAME)
+    password = ma.fields.String(validate=ma.validate.Length(min=MIN_LENGTH, max=MAX_LENGTH))
+    current_password = ma.fields.String(validate=ma.validate.Length(min=1, max=1024))
+
+    @ma.validates_schema
+    def _password_needs_current(self, data: dict, **kwargs: object) -> None:
+        if "password" in data and "current_password" not in data:
+            raise ma.ValidationError("Required to change the password.", "current_password")
+
+
+class ExportSchema(BaseSchema):
+    class Meta:
+        unknown = ma.INCLUDE
+
+    user = ma.fields.Dict(required=True)
+
+
+class ApiKeyCreateSchema(BaseSchema):
+    name = Trimmed(required=True, validate=NAME)
+
+
+class ApiKeySchema(BaseSchema):
+    id = ma.fields.UUID(required=True)
+    name = ma.fields.String(required=True)
+    prefix = ma.fields.String(
+        required=True, metadata={"description": "First characters of the key, to recognise it"}
+    )
+    created_at = ma.fields.DateTime(required=True)
+
+
+class ApiKeyCreatedSchema(ApiKeySchema):
+    key = ma.fields.String(required=True, metadata={"description": "The secret; shown only in this response"})

@@ -1,0 +1,308 @@
+"""Sign-up, login, token rotation, profile changes and API keys."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..common import clock, security
+from ..common.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from ..common.pagination import keyset, page
+from ..extensions import db
+from . import signals
+from .models import ApiKey, AuthSession, RefreshToken, User
+from .passwords import password_problems
+
+API_KEY_PREFIX = "csk_"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    title = "An account with this e-mail already exists"
+
+
+class WeakPassword(Unprocessable):
+    code = "weak_password"
+    title = "The password is not acceptable"
+
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid_credentials"
+    title = "E-mail or password is wrong"
+
+
+class InvalidToken(Unauthorized):
+    code = "invalid_token"
+    title = "The token is invalid or expired"
+
+
+class RefreshTokenReused(InvalidToken):
+    """A rotated refresh token came back: the whole session is revoked."""
+
+
+class WrongCurrentPassword(Forbidden):
+    code = "wrong_current_password"
+    title = "The current password is wrong"
+
+
+@dataclass
+class Tokens:
+    user: User
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "Bearer"  # noqa: S105
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _check_password(password: str, *, email: str) -> None:
+    problems = password_problems(password, email=email)
+    if problems:
+        raise WeakPassword(problems[0], errors={"password": problems})
+
+
+def sign_up(*, email: str, password: str, display_name: str) -> Tokens:
+    """Create a user and log them in. Raises EmailTaken, WeakPassword."""
+    email = normalise_email(email)
+    _check_password(password, email=email)
+    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise EmailTaken()
+    user = User(email=email, display_name=display_name, password_hash=security.hash_password(password))
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:  # a concurrent sign-up won the race
+        raise EmailTaken() from exc
+    return _start_session(user)
+
+
+def log_in(*, email: str, password: str) -> Tokens:
+    """Exchange e-mail and password for tokens. Raises InvalidCredentials.
+
+    An unknown e-mail costs the same hash verification as a wrong password, so
+    neither the answer nor its timing tells which one it was.
+    """
+    user = db.session.scalar(
+        select(User).where(User.email == normalise_email(email), User.deleted_at.is_(None))
+    )
+    if not security.verify_password(user.password_hash if user else None, password) or user is None:
+        raise InvalidCredentials()
+    if security.password_needs_rehash(user.password_hash or ""):
+        user.password_hash = security.hash_password(password)
+    return _start_session(user)
+
+
+def _start_session(user: User) -> Tokens:
+    now = clock.utcnow()
+    session = AuthSession(
+        user=user,
+        refreshed_at=now,
+        expires_at=now + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"]),
+    )
+    db.session.add(session)
+    db.session.flush()
+    return _issue(session)
+
+
+def _issue(session: AuthSession) -> Tokens:
+    refresh_token = security.new_secret()
+    db.session.add(RefreshToken(session_id=session.id, token_hash=security.digest(refresh_token)))
+    db.session.flush()
+    access_token, ttl = security.issue_access_token(user_id=session.user_id, session_id=session.id)
+    return Tokens(user=session.user, access_token=access_token, refresh_token=refresh_token, expires_in=ttl)
+
+
+def _live(session: AuthSession) -> bool:
+    return (
+        session.revoked_at is None and session.expires_at > clock.utcnow() and session.user.deleted_at is None
+    )
+
+
+def _refreshable(session: AuthSession) -> bool:
+    idle_limit = session.refreshed_at + timedelta(seconds=current_app.config["REFRESH_IDLE_TTL"])
+    return _live(session) and idle_limit > clock.utcnow()
+
+
+def refresh(*, refresh_token: str) -> Tokens:
+    """Rotate a refresh token. Raises InvalidToken, or RefreshTokenReused after
+    revoking the session (the caller must commit that revocation)."""
+    row = db.session.execute(
+        select(RefreshToken, AuthSession)
+        .join(AuthSession, RefreshToken.session_id == AuthSession.id)
+        .where(RefreshToken.token_hash == security.digest(refresh_token))
+    ).first()
+    if row is None:
+        raise InvalidToken()
+    token, session = row
+    if not _refreshable(session):
+        raise InvalidToken()
+    # Claim the token with a conditional UPDATE so two concurrent refreshes
+    # cannot both succeed: the loser is treated as a replay.
+    now = clock.utcnow()
+    claimed = db.session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        session.revoked_at = now
+        db.session.flush()
+        raise RefreshTokenReused("This refresh token was already used; the session is revoked.")
+    session.refreshed_at = now
+    return _issue(session)
+
+
+def log_out(*, user: User, refresh_token: str) -> None:
+    """End the session the refresh token belongs to, if it is the caller's."""
+    session = db.session.scalar(
+        select(AuthSession)
+        .join(RefreshToken, RefreshToken.session_id == AuthSession.id)
+        .where(RefreshToken.token_hash == security.digest(refresh_token), AuthSession.user_id == user.id)
+    )
+    if session is not None and session.revoked_at is None:
+        session.revoked_at = clock.utcnow()
+        db.session.flush()
+
+
+def authenticate_access_token(token: str) -> AuthSession:
+    """The live session behind an access token. Raises InvalidToken."""
+    try:
+        user_id, session_id = security.read_access_token(token)
+    except security.InvalidToken as exc:
+        raise InvalidToken() from exc
+    session = db.session.get(AuthSession, session_id)
+    if session is None or session.user_id != user_id or not _live(session):
+        raise InvalidToken()
+    return session
+
+
+def authenticate_api_key(key: str) -> ApiKey:
+    """The active API key for a presented secret. Raises InvalidToken."""
+    api_key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == security.digest(key)))
+    if api_key is None or api_key.revoked_at is not None or api_key.user.deleted_at is not None:
+        raise InvalidToken()
+    return api_key
+
+
+def update_user(
+    *,
+    user: User,
+    current_session_id: uuid.UUID | None,
+    display_name: str | None = None,
+    password: str | None = None,
+    current_password: str | None = None,
+) -> User:
+    """Change display name and/or password. A new password needs the current one
+    and ends every other session. Raises WrongCurrentPassword, WeakPassword."""
+    if password is not None:
+        if current_password is None or not security.verify_password(user.password_hash, current_password):
+            raise WrongCurrentPassword()
+        _check_password(password, email=user.email)
+        user.password_hash = security.hash_password(password)
+        revoke_sessions(user=user, keep=current_session_id)
+    if display_name is not None:
+        user.display_name = display_name
+    db.session.flush()
+    return user
+
+
+def revoke_sessions(*, user: User, keep: uuid.UUID | None = None) -> None:
+    stmt = update(AuthSession).where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+    if keep is not None:
+        stmt = stmt.where(AuthSession.id != keep)
+    db.session.execute(stmt.values(revoked_at=clock.utcnow()).execution_options(synchronize_session=False))
+
+
+def delete_user(*, user: User) -> None:
+    """Anonymise the account and end its sessions and keys; money records stay.
+
+    Other domains (subscriptions, messages) react through `user_deleted`.
+    """
+    now = clock.utcnow()
+    revoke_sessions(user=user)
+    db.session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    user.email = f"deleted-{user.id}@deleted.invalid"
+    user.display_name = "Deleted user"
+    user.password_hash = None
+    user.deleted_at = now
+    db.session.flush()
+    signals.user_deleted.send(user)
+
+
+def export_user(*, user: User) -> dict[str, Any]:
+    """Everything held about the user, as JSON-able data."""
+    sessions = db.session.scalars(
+        select(AuthSession).where(AuthSession.user_id == user.id).order_by(AuthSession.created_at)
+    )
+    keys = db.session.scalars(select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_at))
+    data: dict[str, Any] = {
+        "user": {
+            "id": str(user.id),
+            "email": user.email,
+            "display_name": user.display_name,
+            "created_at": user.created_at.isoformat(),
+        },
+        "sessions": [
+            {
+                "id": str(s.id),
+                "created_at": s.created_at.isoformat(),
+                "refreshed_at": s.refreshed_at.isoformat(),
+                "expires_at": s.expires_at.isoformat(),
+                "revoked_at": s.revoked_at.isoformat() if s.revoked_at else None,
+            }
+            for s in sessions
+        ],
+        "api_keys": [
+            {
+                "id": str(k.id),
+                "name": k.name,
+                "prefix": k.prefix,
+                "created_at": k.created_at.isoformat(),
+                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+            }
+            for k in keys
+        ],
+    }
+    for _receiver, section in signals.export_requested.send(user):
+        data.update(section or {})
+    return data
+
+
+def create_api_key(*, user: User, name: str) -> tuple[ApiKey, str]:
+    """Make a key; the secret is returned once and only its hash is kept."""
+    secret = security.new_secret(API_KEY_PREFIX)
+    api_key = ApiKey(user=user, name=name, prefix=secret[:12], key_hash=security.digest(secret))
+    db.session.add(api_key)
+    db.session.flush()
+    return api_key, secret
+
+
+def list_api_keys(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
+    stmt = select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+    order = (ApiKey.created_at, ApiKey.id)
+    rows = db.session.scalars(keyset(stmt, order=order, limit=limit, cursor=cursor)).all()
+    return page(rows, limit=limit, key=lambda k: (k.created_at, k.id))
+
+
+def revoke_api_key(*, user: User, key_id: uuid.UUID) -> None:
+    """Raises NotFound for a key that is not the user's (or already revoked)."""
+    api_key = db.session.get(ApiKey, key_id)
+    if api_key is None or api_key.user_id != user.id or api_key.revoked_at is not None:
+        raise NotFound("No such API key.")
+    api_key.revoked_at = clock.utcnow()
+    db.session.flush()

@@ -1,0 +1,1 @@
+"""Building blocks every domain uses: database base, errors, HTTP glue, pagination, clock."""

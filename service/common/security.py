@@ -1,0 +1,127 @@
+"""Password hashing, signed access tokens and opaque secrets.
+
+Only primitives live here; which sessions and keys are valid is the accounts
+domain's business.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+
+from . import clock
+
+# At ~20 ms a hash, an unbounded login flood would take every core; two at a
+# time per process keeps the rest of the API responsive.
+_HASH_SLOTS = threading.BoundedSemaphore(2)
+_hashers: dict[tuple[int, int, int], PasswordHasher] = {}
+_dummy_hashes: dict[tuple[int, int, int], str] = {}
+
+
+def _hasher() -> PasswordHasher:
+    cfg = current_app.config
+    params = (cfg["ARGON2_TIME_COST"], cfg["ARGON2_MEMORY_KIB"], cfg["ARGON2_PARALLELISM"])
+    if params not in _hashers:
+        _hashers[params] = PasswordHasher(
+            time_cost=params[0], memory_cost=params[1], parallelism=params[2], type=Type.ID
+        )
+    return _hashers[params]
+
+
+def hash_password(password: str) -> str:
+    with _HASH_SLOTS:
+        return _hasher().hash(password)
+
+
+def verify_password(stored_hash: str | None, password: str) -> bool:
+    """Check a password; with no stored hash, burn the same time on a dummy one."""
+    hasher = _hasher()
+    if stored_hash is None:
+        key = (hasher.time_cost, hasher.memory_cost, hasher.parallelism)
+        if key not in _dummy_hashes:
+            _dummy_hashes[key] = hash_password(secrets.token_urlsafe(16))
+        stored_hash = _dummy_hashes[key]
+        with _HASH_SLOTS:
+            _verify(hasher, stored_hash, password)
+        return False
+    with _HASH_SLOTS:
+        return _verify(hasher, stored_hash, password)
+
+
+def _verify(hasher: PasswordHasher, stored_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_needs_rehash(stored_hash: str) -> bool:
+    return _hasher().check_needs_rehash(stored_hash)
+
+
+def new_secret(prefix: str = "") -> str:
+    """A random opaque token of 256 bits."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    """What we store for an opaque secret: its SHA-256 (the secret has full entropy)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class InvalidToken(Exception):
+    pass
+
+
+ACCESS_TOKEN_TYPE = "access"  # noqa: S105 (a claim value, not a secret)
+_ALGORITHM = "HS256"
+
+
+def issue_access_token(*, user_id: uuid.UUID, session_id: uuid.UUID) -> tuple[str, int]:
+    """Sign a short-lived access token; returns it with its lifetime in seconds."""
+    cfg = current_app.config
+    ttl = int(cfg["ACCESS_TOKEN_TTL"])
+    now = clock.utcnow()
+    claims = {
+        "sub": str(user_id),
+        "sid": str(session_id),
+        "typ": ACCESS_TOKEN_TYPE,
+        "aud": cfg["TOKEN_AUDIENCE"],
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl)).timestamp()),
+    }
+    return jwt.encode(claims, cfg["SECRET_KEY"], algorithm=_ALGORITHM), ttl
+
+
+def read_access_token(token: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """Verify signature, audience, type and expiry; returns (user id, session id)."""
+    cfg = current_app.config
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            cfg["SECRET_KEY"],
+            algorithms=[_ALGORITHM],
+            audience=cfg["TOKEN_AUDIENCE"],
+            # Expiry is checked below against our own clock, which tests control.
+            options={
+                "require": ["exp", "iat", "sub", "sid", "typ"],
+                "verify_exp": False,
+                "verify_iat": False,
+            },
+        )
+        if claims["typ"] != ACCESS_TOKEN_TYPE:
+            raise InvalidToken("wrong token type")
+        if datetime.fromtimestamp(int(claims["exp"]), clock.utcnow().tzinfo) <= clock.utcnow():
+            raise InvalidToken("expired")
+        return uuid.UUID(str(claims["sub"])), uuid.UUID(str(claims["sid"]))
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise InvalidToken(str(exc)) from exc

@@ -1,0 +1,119 @@
+"""Settings, read from the environment (and a `.env` file) in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used for the chosen environment."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def database_uri(raw: str | None, instance_path: str) -> str:
+    """Turn DATABASE_URL into a SQLAlchemy URI; psycopg 3 is our PostgreSQL driver."""
+    if not raw:
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{Path(instance_path) / 'app.db'}"
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix) :]
+    return raw
+
+
+def engine_options(uri: str) -> dict[str, Any]:
+    if uri.startswith("sqlite"):
+        # Several gunicorn workers share the file: wait for the write lock.
+        return {"connect_args": {"timeout": 15}}
+    return {
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "max_overflow": 2,
+        # A runaway query must not hold a worker for ever.
+        "connect_args": {"options": "-c statement_timeout=5000"},
+    }
+
+
+def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask config dict from the environment, then apply overrides."""
+    load_dotenv(override=False)
+    env = os.environ
+    app_env = env.get("APP_ENV", "development")
+    uri = database_uri(env.get("DATABASE_URL"), instance_path)
+    redis_url = env.get("REDIS_URL") or None
+    config: dict[str, Any] = {
+        "APP_ENV": app_env,
+        "SECRET_KEY": env.get("SECRET_KEY", DEV_SECRET_KEY),
+        "SQLALCHEMY_DATABASE_URI": uri,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(uri),
+        "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        "ACCESS_TOKEN_TTL": _int(env, "ACCESS_TOKEN_TTL", 15 * 60),
+        "REFRESH_TOKEN_TTL": _int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+        "REFRESH_IDLE_TTL": _int(env, "REFRESH_IDLE_TTL", 7 * 24 * 3600),
+        "TOKEN_AUDIENCE": env.get("TOKEN_AUDIENCE", "creator-api"),
+        "ARGON2_TIME_COST": _int(env, "ARGON2_TIME_COST", 2),
+        "ARGON2_MEMORY_KIB": _int(env, "ARGON2_MEMORY_KIB", 19 * 1024),
+        "ARGON2_PARALLELISM": _int(env, "ARGON2_PARALLELISM", 1),
+        "REDIS_URL": redis_url,
+        "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        # Redis down must not take the API down: fall back to per-process memory.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_SIGNUP": env.get("RATELIMIT_SIGNUP", "5/hour"),
+        "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "20/minute"),
+        "RATELIMIT_LOGIN_ACCOUNT": env.get("RATELIMIT_LOGIN_ACCOUNT", "5/minute"),
+        "RATELIMIT_REFRESH": env.get("RATELIMIT_REFRESH", "30/minute"),
+        "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
+        "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        # flask-smorest / OpenAPI
+        "API_TITLE": "Creator subscription API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "/docs",
+        "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+        "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": True},
+        "API_SPEC_OPTIONS": {
+            "info": {"description": "Memberships, services and products sold by creators to their followers."}
+        },
+    }
+    if overrides:
+        config.update(overrides)
+    check_config(config)
+    return config
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Refuse to run production with development secrets."""
+    if config["APP_ENV"] != "production":
+        return
+    if config["SECRET_KEY"] == DEV_SECRET_KEY or len(config["SECRET_KEY"]) < 32:
+        raise ConfigError("production needs a SECRET_KEY of at least 32 characters")
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        raise ConfigError("production needs DATABASE_URL pointing at PostgreSQL")
