@@ -67,6 +67,9 @@ def measure(pool, name, method, path, headers, body, seconds, concurrency):
 
 def _start_server(env: dict[str, str], workers: int) -> subprocess.Popen:
     subprocess.run([sys.executable, "-m", "flask", "db", "upgrade"], env=env, cwd=ROOT, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "flask", "seed"], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
     cmd = [
         sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app",
         "--bind", f"127.0.0.1:{PORT}", "--workers", str(workers),
@@ -115,6 +118,8 @@ def main() -> None:
             "POST", "/v1/auth/signup", {"email": email, "password": password, "display_name": "Bench"}
         )
         auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        profile = {"handle": f"bench_{time.time_ns() % 10**9}", "display_name": "Bench", "currency": "eur"}
+        _json("POST", "/v1/creators", profile, tokens["access_token"])
         for i in range(20):
             _json("POST", "/v1/me/api-keys", {"name": f"key {i}"}, tokens["access_token"])
         login = json.dumps({"email": email, "password": password}).encode()
@@ -124,6 +129,8 @@ def main() -> None:
             ("authenticated read (GET /v1/me)", "GET", "/v1/me", auth, None),
             ("list 20 (GET /v1/me/api-keys)", "GET", "/v1/me/api-keys?limit=20", auth, None),
             ("readiness (GET /readyz)", "GET", "/readyz", {}, None),
+            ("creator page, 4 offerings", "GET", "/v1/creators/ada_codes", {}, None),
+            ("discovery search (GET /v1/creators?q=)", "GET", "/v1/creators?q=teaching", {}, None),
             ("login, argon2id (POST /v1/auth/login)", "POST", "/v1/auth/login", json_headers, login),
             ("hello again (GET /healthz)", "GET", "/healthz", {}, None),
         ]

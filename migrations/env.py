@@ -23,6 +23,15 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+# Indexes made by hand-written SQL in a migration (expression indexes the
+# models cannot describe); autogenerate must neither drop nor recreate them.
+MANUAL_INDEXES = {"ix_creators_search"}
+
+
+def include_object(obj, name, type_, reflected, compare_to):
+    return not (type_ == "index" and name in MANUAL_INDEXES)
+
+
 def skip_empty(context_, revision, directives):
     if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
         directives[:] = []
@@ -31,7 +40,11 @@ def skip_empty(context_, revision, directives):
 
 def run_migrations_offline():
     context.configure(
-        url=str(db.engine.url), target_metadata=db.metadata, literal_binds=True, render_item=render_item
+        url=str(db.engine.url),
+        target_metadata=db.metadata,
+        literal_binds=True,
+        render_item=render_item,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -42,7 +55,11 @@ def run_migrations_online():
     conf_args.setdefault("process_revision_directives", skip_empty)
     with db.engine.connect() as connection:
         context.configure(
-            connection=connection, target_metadata=db.metadata, render_item=render_item, **conf_args
+            connection=connection,
+            target_metadata=db.metadata,
+            render_item=render_item,
+            include_object=include_object,
+            **conf_args,
         )
         with context.begin_transaction():
             context.run_migrations()

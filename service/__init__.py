@@ -62,10 +62,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 def _register_blueprints(app: Flask) -> None:
     from .accounts.auth import BEARER_SCHEME
     from .accounts.routes import blp as accounts
+    from .catalog.routes import blp as catalog
+    from .creators.routes import blp as creators
+    from .followers.routes import blp as followers
     from .health import blp as health
 
     api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
-    for blueprint in (health, accounts):
+    for blueprint in (health, accounts, creators, catalog, followers):
         api.register_blueprint(blueprint)
 
     # Swagger UI's files ship with the app, so /docs works offline.

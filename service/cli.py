@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 from flask import Flask
 from sqlalchemy import select
 
 from .accounts import service as accounts
 from .accounts.models import User
+from .catalog import service as catalog
+from .creators import service as creators
 from .extensions import db
+from .followers import service as followers
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 (published demo login)
 DEMO_USERS = [
@@ -16,15 +21,76 @@ DEMO_USERS = [
     ("grace@example.com", "Grace Hopper"),
     ("fan@example.com", "Faithful Fan"),
 ]
+DEMO_CREATORS: dict[str, dict[str, Any]] = {
+    "ada@example.com": {
+        "profile": {
+            "handle": "ada_codes",
+            "display_name": "Ada Codes",
+            "bio": "Mathematician writing small programs for big engines.",
+            "purpose": "I teach people to think in algorithms, one note at a time.",
+            "tags": ["programming", "mathematics", "teaching"],
+            "currency": "eur",
+        },
+        "offerings": [
+            ("membership", "Supporter", ["Monthly notes", "Members' Q&A"], [(500, "month")], 0),
+            (
+                "membership",
+                "Insider",
+                ["Everything in Supporter", "Code reviews"],
+                [(1500, "month"), (15000, "year")],
+                1,
+            ),
+            ("product", "Pattern library", ["40 annotated programs"], [(2500, None)], 0),
+            ("service", "One-to-one code review", ["An hour on your code"], [(9000, None)], 0),
+        ],
+    },
+    "grace@example.com": {
+        "profile": {
+            "handle": "grace_teaches",
+            "display_name": "Grace Teaches",
+            "bio": "Compilers, nanoseconds and plain English.",
+            "purpose": "Make computers easier for everyone to use.",
+            "tags": ["compilers", "teaching"],
+            "currency": "usd",
+        },
+        "offerings": [
+            ("membership", "Crew", ["Weekly lesson"], [(800, "month")], 0),
+            ("product", "A nanosecond, explained", ["Video and wire"], [(1200, None)], 0),
+        ],
+    },
+}
+
+
+def _seed_creator(user: User, spec: dict[str, Any]) -> None:
+    if getattr(user, "creator", None) is not None:
+        return
+    creator = creators.create_creator(user=user, **spec["profile"])
+    for kind, title, benefits, prices, rank in spec["offerings"]:
+        delivery = "https://example.com/downloads/demo" if kind == "product" else None
+        offering = catalog.create_offering(
+            creator=creator, kind=kind, title=title, benefits=benefits, rank=rank, delivery=delivery
+        )
+        for amount, interval in prices:
+            kind_of_price = "recurring" if interval else "one_time"
+            catalog.add_price(offering=offering, amount=amount, type=kind_of_price, interval=interval)
+        catalog.publish(offering=offering)
 
 
 def seed_demo_data() -> list[str]:
-    """Create the demo users that are missing; returns the e-mails created."""
+    """Create the demo users, creators and offerings that are missing; returns new e-mails."""
     created = []
     for email, name in DEMO_USERS:
         if db.session.scalar(select(User.id).where(User.email == email)) is None:
             accounts.sign_up(email=email, password=DEMO_PASSWORD, display_name=name)
             created.append(email)
+    users = {
+        u.email: u for u in db.session.scalars(select(User).where(User.email.in_([e for e, _ in DEMO_USERS])))
+    }
+    for email, spec in DEMO_CREATORS.items():
+        _seed_creator(users[email], spec)
+    fan = users["fan@example.com"]
+    for spec in DEMO_CREATORS.values():
+        followers.follow(user=fan, creator=creators.get_by_handle(spec["profile"]["handle"]))
     db.session.commit()
     return created
 
@@ -36,3 +102,4 @@ def register_commands(app: Flask) -> None:
         created = seed_demo_data()
         click.echo(f"created {len(created)} demo users" if created else "demo data already present")
         click.echo(f"log in as any of {', '.join(e for e, _ in DEMO_USERS)} with password {DEMO_PASSWORD}")
+        click.echo("creators: /v1/creators/ada_codes and /v1/creators/grace_teaches")

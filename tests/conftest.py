@@ -117,6 +117,68 @@ def signup(client: FlaskClient) -> Callable[..., Account]:
 
 
 @pytest.fixture
+def make_creator(client: FlaskClient) -> Callable[..., Account]:
+    """Give an account a creator profile; the Account gains `handle`."""
+
+    def _make(account: Account, handle: str | None = None, **fields: Any) -> Account:
+        handle = handle or f"c_{uuid.uuid4().hex[:12]}"
+        body = {
+            "handle": handle,
+            "display_name": account["user"]["display_name"],
+            "currency": "eur",
+            **fields,
+        }
+        rv = client.post("/v1/creators", json=body, headers=account.headers)
+        assert rv.status_code == 201, rv.get_json()
+        account["handle"] = rv.get_json()["handle"]
+        account["creator"] = rv.get_json()
+        return account
+
+    return _make
+
+
+@pytest.fixture
+def creator(signup, make_creator) -> Account:
+    return make_creator(signup(email="cora@example.com", display_name="Cora"), handle="cora")
+
+
+@pytest.fixture
+def make_offering(client: FlaskClient) -> Callable[..., dict[str, Any]]:
+    """Create an offering for a creator, with a price, published unless told otherwise."""
+
+    def _make(
+        owner: Account,
+        kind: str = "membership",
+        amount: int = 500,
+        published: bool = True,
+        price: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        rv = client.post(
+            f"/v1/creators/{owner['handle']}/offerings",
+            json={"kind": kind, "title": fields.pop("title", f"{kind} offering"), **fields},
+            headers=owner.headers,
+        )
+        assert rv.status_code == 201, rv.get_json()
+        offering = rv.get_json()
+        if price is None:
+            price = (
+                {"type": "recurring", "interval": "month"} if kind == "membership" else {"type": "one_time"}
+            )
+        rv = client.post(
+            f"/v1/offerings/{offering['id']}/prices", json={"amount": amount, **price}, headers=owner.headers
+        )
+        assert rv.status_code == 201, rv.get_json()
+        offering["price"] = rv.get_json()
+        if published:
+            rv = client.post(f"/v1/offerings/{offering['id']}/publish", headers=owner.headers)
+            assert rv.status_code == 200, rv.get_json()
+        return offering
+
+    return _make
+
+
+@pytest.fixture
 def alice(signup) -> Account:
     return signup(email="alice@example.com", display_name="Alice")
 

@@ -1,6 +1,13 @@
 from __future__ import annotations
 
+import pytest
+
 from .conftest import assert_problem
+
+
+@pytest.fixture(autouse=True)
+def _alice_is_a_creator(alice, make_creator):
+    make_creator(alice, handle="alice")
 
 
 def create_key(client, account, name="script"):
@@ -67,3 +74,8 @@ def test_tampered_cursor_returns_422(client, alice):
 def test_limit_out_of_range_returns_422(client, alice):
     for limit in ("0", "-1", "101", "1000000000", "abc"):
         assert_problem(client.get(f"/v1/me/api-keys?limit={limit}", headers=alice.headers), 422)
+
+
+def test_api_keys_are_for_creators_only(client, bob):
+    rv = client.post("/v1/me/api-keys", json={"name": "k"}, headers=bob.headers)
+    assert_problem(rv, 403, "not_a_creator")

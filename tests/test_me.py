@@ -69,7 +69,8 @@ def test_password_change_ends_other_sessions_but_keeps_this_one(client, alice):
     assert new.status_code == 200
 
 
-def test_delete_me_anonymises_and_ends_every_token(client, alice):
+def test_delete_me_anonymises_and_ends_every_token(client, alice, make_creator):
+    make_creator(alice)
     key = client.post("/v1/me/api-keys", json={"name": "ci"}, headers=alice.headers).get_json()["key"]
     rv = client.delete("/v1/me", headers=alice.headers)
     assert rv.status_code == 204
@@ -91,7 +92,8 @@ def test_delete_me_anonymises_and_ends_every_token(client, alice):
     assert again.get_json()["user"]["id"] != alice.id
 
 
-def test_export_lists_what_is_held_about_the_caller_only(client, alice, bob):
+def test_export_lists_what_is_held_about_the_caller_only(client, alice, bob, make_creator):
+    make_creator(alice)
     client.post("/v1/me/api-keys", json={"name": "laptop"}, headers=alice.headers)
     rv = client.get("/v1/me/export", headers=alice.headers)
     assert rv.status_code == 200

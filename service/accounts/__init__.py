@@ -8,7 +8,8 @@ secret a creator gives to their own scripts; it acts as the user but cannot
 manage the account itself.
 
 Owns: users, sessions, refresh tokens, API keys, the password policy.
-Does not own: creator profiles, follows, money. Other domains learn about a
+Does not own: creator profiles, follows, money. A user is a creator when the
+creators domain has given them a profile (`user.creator`); API keys are for them. Other domains learn about a
 deleted user through the `user_deleted` signal and add their data to an
 export through `export_requested`.
 """

@@ -147,10 +147,11 @@ def export_me():
 @blp.arguments(ApiKeyCreateSchema)
 @blp.response(201, ApiKeyCreatedSchema)
 def create_api_key(data):
-    """Create an API key
+    """Create an API key (creators)
 
     The key is shown in this response only; store it safely. Use it as a
-    Bearer token from your own scripts.
+    Bearer token from your own scripts: it can do what you can do, except
+    manage your account and keys.
     """
     api_key, secret = service.create_api_key(user=current_user(), name=data["name"])
     db.session.commit()

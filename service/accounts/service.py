@@ -46,6 +46,11 @@ class RefreshTokenReused(InvalidToken):
     """A rotated refresh token came back: the whole session is revoked."""
 
 
+class NotACreator(Forbidden):
+    code = "not_a_creator"
+    title = "Only creators can do this; create a creator profile first"
+
+
 class WrongCurrentPassword(Forbidden):
     code = "wrong_current_password"
     title = "The current password is wrong"
@@ -284,7 +289,10 @@ def export_user(*, user: User) -> dict[str, Any]:
 
 
 def create_api_key(*, user: User, name: str) -> tuple[ApiKey, str]:
-    """Make a key; the secret is returned once and only its hash is kept."""
+    """Make a key; the secret is returned once and only its hash is kept. Raises NotACreator."""
+    # `creator` is the back-reference the creators domain adds to User.
+    if getattr(user, "creator", None) is None:
+        raise NotACreator()
     secret = security.new_secret(API_KEY_PREFIX)
     api_key = ApiKey(user=user, name=name, prefix=secret[:12], key_hash=security.digest(secret))
     db.session.add(api_key)

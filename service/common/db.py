@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime, MetaData, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
 
 from . import clock
 
@@ -59,3 +62,22 @@ class IdMixin:
 
 class CreatedMixin:
     created_at: Mapped[datetime] = mapped_column(default=clock.utcnow)
+
+
+def insert_or_ignore(session: Session, model: type[Base], values: dict[str, Any]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING; True when the row was new.
+
+    Atomic on both backends, so concurrent requests cannot both "create" a row
+    that a unique constraint allows only once.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = {"id": uuid.uuid4(), **values} if "id" in model.__table__.c else values
+    for column in model.__table__.c:
+        default = column.default
+        if column.name not in values and default is not None and default.is_callable:
+            values[column.name] = default.arg(None)  # type: ignore[operator]
+    # RETURNING tells reliably whether a row went in (rowcount is -1 under psycopg here).
+    key = list(model.__table__.primary_key.columns)[0]
+    stmt = insert(model).values(**values).on_conflict_do_nothing().returning(key)
+    return session.execute(stmt).first() is not None

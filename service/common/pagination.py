@@ -38,7 +38,7 @@ class CursorArgs(BaseSchema):
 @cache
 def page_schema(item: type[ma.Schema]) -> type[ma.Schema]:
     """The `{data: [...], next_cursor}` envelope around an item schema."""
-    name = item.__name__.removesuffix("Schema") + "Page"
+    name = item.__name__.removesuffix("Schema") + "List"
     return type(
         name,
         (BaseSchema,),

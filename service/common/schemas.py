@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import marshmallow as ma
@@ -10,7 +11,7 @@ import marshmallow as ma
 def _find_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return any(_find_nul(k) or _find_nul(v) for k, v in value.items())
     if isinstance(value, list):
         return any(_find_nul(v) for v in value)
@@ -29,7 +30,7 @@ class BaseSchema(ma.Schema):
 
     @ma.pre_load
     def _refuse_nul(self, data: Any, **kwargs: Any) -> Any:
-        if isinstance(data, dict):
+        if isinstance(data, Mapping):
             errors = {
                 str(k): ["NUL characters are not allowed."]
                 for k, v in data.items()

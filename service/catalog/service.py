@@ -1,0 +1,225 @@
+"""Offerings and prices: create, publish, archive, and the public creator page."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+
+from ..accounts.models import User
+from ..common import clock
+from ..common.errors import NotFound, Unprocessable
+from ..common.pagination import keyset, page
+from ..creators import service as creators
+from ..creators import signals as creator_signals
+from ..creators.models import Creator
+from ..creators.schemas import CreatorSchema
+from ..extensions import db
+from . import signals
+from .models import Offering, Price
+
+
+class NoActivePrice(Unprocessable):
+    code = "no_active_price"
+    title = "Add an active price before publishing"
+
+
+class MembershipPriceMustRecur(Unprocessable):
+    code = "membership_price_not_recurring"
+    title = "Membership prices must be recurring"
+
+
+class DeliveryOnlyForProducts(Unprocessable):
+    code = "delivery_only_for_products"
+    title = "Only products have a delivery"
+
+
+class OfferingArchived(Unprocessable):
+    code = "offering_archived"
+    title = "The offering is archived"
+
+
+class LastActivePrice(Unprocessable):
+    code = "last_active_price"
+    title = "A published offering needs an active price; add another or archive the offering"
+
+
+def show_to(offerings: Iterable[Offering], *, viewer: User | None, storefront: bool = False) -> None:
+    """Mark what this viewer may see: owners see everything (but the storefront
+    shows everyone active prices only), buyers of a product its delivery."""
+    offerings = list(offerings)
+    if not offerings:
+        return
+    owned = {o.id for o in offerings if creators.is_owner(viewer, o.creator)}
+    bought: set[uuid.UUID] = set()
+    if viewer is not None:
+        for _, ids in signals.delivery_access_requested.send(viewer, offering_ids=[o.id for o in offerings]):
+            bought |= set(ids or ())
+    for offering in offerings:
+        offering._shown_to_owner = offering.id in owned and not storefront
+        offering._delivery_revealed = offering.id in owned or (
+            offering.kind == "product" and offering.id in bought
+        )
+
+
+def create_offering(*, creator: Creator, kind: str, title: str, **fields: Any) -> Offering:
+    """Add a draft offering. Raises DeliveryOnlyForProducts."""
+    if fields.get("delivery") is not None and kind != "product":
+        raise DeliveryOnlyForProducts(errors={"delivery": ["Only products have a delivery."]})
+    offering = Offering(creator=creator, kind=kind, title=title, status="draft", **fields)
+    db.session.add(offering)
+    db.session.flush()
+    offering._shown_to_owner = offering._delivery_revealed = True
+    return offering
+
+
+def _visible(offering: Offering | None, viewer: User | None) -> bool:
+    if offering is None or offering.creator.deleted_at is not None:
+        return False
+    return offering.status == "published" or creators.is_owner(viewer, offering.creator)
+
+
+def get_offering(*, offering_id: uuid.UUID, viewer: User | None) -> Offering:
+    """A published offering, or any of the viewer's own. Raises NotFound."""
+    offering = db.session.get(Offering, offering_id)
+    if not _visible(offering, viewer):
+        raise NotFound("No such offering.")
+    assert offering is not None
+    show_to([offering], viewer=viewer)
+    return offering
+
+
+def get_owned_offering(*, user: User, offering_id: uuid.UUID) -> Offering:
+    """One of the user's own offerings. Raises NotFound, NotOwner."""
+    offering = get_offering(offering_id=offering_id, viewer=user)
+    if not creators.is_owner(user, offering.creator):
+        raise creators.NotOwner()
+    return offering
+
+
+def update_offering(*, offering: Offering, **changes: Any) -> Offering:
+    """Edit an offering's texts, capacity, rank or delivery. Raises DeliveryOnlyForProducts."""
+    if changes.get("delivery") is not None and offering.kind != "product":
+        raise DeliveryOnlyForProducts(errors={"delivery": ["Only products have a delivery."]})
+    for name, value in changes.items():
+        setattr(offering, name, value)
+    db.session.flush()
+    return offering
+
+
+def publish(*, offering: Offering) -> Offering:
+    """Make an offering buyable. Raises NoActivePrice."""
+    if not any(p.active for p in offering.prices):
+        raise NoActivePrice()
+    if offering.status != "published":
+        offering.status, offering.published_at, offering.archived_at = "published", clock.utcnow(), None
+    db.session.flush()
+    return offering
+
+
+def archive(*, offering: Offering) -> Offering:
+    """Stop selling an offering; existing buyers and subscribers keep what they have."""
+    if offering.status != "archived":
+        offering.status, offering.archived_at = "archived", clock.utcnow()
+    db.session.flush()
+    return offering
+
+
+def add_price(
+    *,
+    offering: Offering,
+    amount: int,
+    type: str,
+    interval: str | None = None,
+    interval_count: int | None = None,
+    trial_days: int | None = None,
+) -> Price:
+    """Add a price in the creator's currency. Raises MembershipPriceMustRecur, OfferingArchived."""
+    if offering.status == "archived":
+        raise OfferingArchived()
+    if offering.kind == "membership" and type != "recurring":
+        raise MembershipPriceMustRecur(errors={"type": ["Membership prices must be recurring."]})
+    price = Price(
+        offering=offering,
+        amount_minor=amount,
+        currency=offering.creator.currency,
+        type=type,
+        interval=interval,
+        interval_count=(interval_count or 1) if type == "recurring" else None,
+        trial_days=trial_days,
+        active=True,
+    )
+    db.session.add(price)
+    db.session.flush()
+    return price
+
+
+def get_owned_price(*, user: User, price_id: uuid.UUID) -> Price:
+    """One of the user's own prices. Raises NotFound, NotOwner."""
+    price = db.session.get(Price, price_id)
+    if price is None or not _visible(price.offering, user):
+        raise NotFound("No such price.")
+    if not creators.is_owner(user, price.offering.creator):
+        raise creators.NotOwner()
+    return price
+
+
+def find_price(price_id: uuid.UUID) -> Price | None:
+    return db.session.get(Price, price_id)
+
+
+def archive_price(*, price: Price) -> Price:
+    """Stop offering a price to new buyers. Raises LastActivePrice."""
+    offering = price.offering
+    others = [p for p in offering.prices if p.active and p.id != price.id]
+    if price.active and offering.status == "published" and not others:
+        raise LastActivePrice()
+    price.active, price.archived_at = False, price.archived_at or clock.utcnow()
+    db.session.flush()
+    return price
+
+
+def list_offerings(
+    *, creator: Creator, viewer: User | None, status: str | None, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """A creator's offerings in display order; others see only published ones."""
+    stmt = select(Offering).where(Offering.creator_id == creator.id)
+    if not creators.is_owner(viewer, creator):
+        stmt = stmt.where(Offering.status == "published")
+    elif status:
+        stmt = stmt.where(Offering.status == status)
+    order = (Offering.rank, Offering.created_at, Offering.id)
+    rows = db.session.scalars(keyset(stmt, order=order, limit=limit, cursor=cursor, descending=False)).all()
+    show_to(rows, viewer=viewer)
+    return page(rows, limit=limit, key=lambda o: (o.rank, o.created_at, o.id))
+
+
+def creator_page(*, handle: str, viewer: User | None) -> dict[str, Any]:
+    """Profile, counts and published offerings with active prices, in a fixed number of queries."""
+    creator = creators.get_by_handle(handle)
+    offerings = db.session.scalars(
+        select(Offering)
+        .where(Offering.creator_id == creator.id, Offering.status == "published")
+        .order_by(Offering.rank, Offering.created_at, Offering.id)
+    ).all()
+    show_to(offerings, viewer=viewer, storefront=True)
+    member_count = sum(n or 0 for _, n in creator_signals.member_count_requested.send(creator))
+    profile = {name: getattr(creator, name) for name in CreatorSchema().fields}
+    return {**profile, "member_count": member_count, "offerings": [o for o in offerings if o.visible_prices]}
+
+
+@creator_signals.dm_tiers_check.connect
+def _unknown_tiers(creator: Creator, tier_ids: list[uuid.UUID], **kwargs: object) -> list[uuid.UUID]:
+    """Which of these ids are not membership offerings of the creator."""
+    if not tier_ids:
+        return []
+    known = set(
+        db.session.scalars(
+            select(Offering.id).where(
+                Offering.id.in_(tier_ids), Offering.creator_id == creator.id, Offering.kind == "membership"
+            )
+        )
+    )
+    return [i for i in tier_ids if i not in known]

@@ -1,0 +1,68 @@
+"""Finding creators by words and tags.
+
+On PostgreSQL, words go through full-text search: a weighted tsvector (handle and
+name first, then tags, purpose, bio) matched with `websearch_to_tsquery` and
+served by a GIN expression index (migration 0002), ranked by relevance, then
+followers. SQLite gets a case-insensitive substring match ranked by followers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Float, Select, and_, func, literal, literal_column, or_, select, tuple_
+
+from ..common.pagination import decode_cursor, encode_cursor
+from ..extensions import db
+from .handles import normalise_handle
+from .models import Creator, CreatorTag
+
+# Must stay identical to the indexed expression in migration 0002, or the
+# planner cannot use the index.
+SEARCH_VECTOR = (
+    "(setweight(to_tsvector('english', creators.handle || ' ' || creators.display_name), 'A')"
+    " || setweight(to_tsvector('english', creators.tags_text), 'B')"
+    " || setweight(to_tsvector('english', creators.purpose), 'C')"
+    " || setweight(to_tsvector('english', creators.bio), 'D'))"
+)
+
+
+def _text_filter(stmt: Select[Any], q: str) -> tuple[Select[Any], Any]:
+    """Add the word match; returns the statement and its relevance expression."""
+    if db.engine.dialect.name == "postgresql":
+        vector = literal_column(SEARCH_VECTOR)
+        query = func.websearch_to_tsquery("english", q)
+        rank = func.ts_rank(vector, query, type_=Float)
+        return stmt.where(vector.op("@@")(query)), rank
+    words = [w for w in q.lower().split() if w][:10]
+    fields = (Creator.handle, Creator.display_name, Creator.tags_text, Creator.purpose, Creator.bio)
+    matches = [or_(*(func.lower(f).contains(w, autoescape=True) for f in fields)) for w in words]
+    return stmt.where(and_(*matches)), literal(0.0, type_=Float)
+
+
+def search_statement(*, q: str | None, tag: str | None, limit: int, cursor: str | None) -> Select[Any]:
+    """SELECT creator, rank … for one page (one extra row tells whether there is more)."""
+    stmt = select(Creator).where(Creator.deleted_at.is_(None))
+    if tag:
+        stmt = stmt.join(CreatorTag, CreatorTag.creator_id == Creator.id).where(
+            CreatorTag.tag == normalise_handle(tag)
+        )
+    rank: Any = literal(0.0, type_=Float)
+    if q:
+        stmt, rank = _text_filter(stmt, q)
+    order = (rank, Creator.follower_count, Creator.id)
+    if cursor:
+        stmt = stmt.where(tuple_(*order) < tuple_(*decode_cursor(cursor, order)))
+    return stmt.add_columns(rank.label("rank")).order_by(*(o.desc() for o in order)).limit(limit + 1)
+
+
+def search_creators(*, q: str | None, tag: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    """One page of creators matching words and/or a tag, best first."""
+    rows = db.session.execute(search_statement(q=q, tag=tag, limit=limit, cursor=cursor)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if more:
+        last, last_rank = rows[-1]
+        next_cursor = encode_cursor((last_rank, last.follower_count, last.id))
+    return {"data": [creator for creator, _ in rows], "next_cursor": next_cursor}

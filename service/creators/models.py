@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
+
+from ..accounts.models import User
+from ..common import clock
+from ..common.db import Base, CreatedMixin, IdMixin
+
+
+class Creator(IdMixin, CreatedMixin, Base):
+    __tablename__ = "creators"
+    __table_args__ = (Index("ix_creators_follower_count_id", "follower_count", "id"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    handle: Mapped[str] = mapped_column(String(30), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    bio: Mapped[str] = mapped_column(Text, default="")
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    # Space-joined copy of the tags, so full-text search reads one row.
+    tags_text: Mapped[str] = mapped_column(Text, default="")
+    currency: Mapped[str] = mapped_column(String(3))
+    dm_policy: Mapped[str] = mapped_column(String(16), default="followers")
+    dm_tier_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Changed only by atomic UPDATE … SET follower_count = follower_count ± 1.
+    follower_count: Mapped[int] = mapped_column(Integer, default=0)
+    payouts_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set when the owner deletes their account: the profile disappears, sales records stay.
+    deleted_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=clock.utcnow, onupdate=clock.utcnow)
+
+    user: Mapped[User] = relationship(backref=backref("creator", uselist=False))
+    tag_rows: Mapped[list[CreatorTag]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="CreatorTag.position"
+    )
+
+    @property
+    def tags(self) -> list[str]:
+        return [t.tag for t in self.tag_rows]
+
+
+class CreatorTag(Base):
+    """One tag of a creator; the table exists so `?tag=` is an index lookup."""
+
+    __tablename__ = "creator_tags"
+
+    creator_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("creators.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(30), primary_key=True, index=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import marshmallow as ma
+
+from ..common.schemas import BaseSchema
+
+
+class UserBriefSchema(BaseSchema):
+    id = ma.fields.UUID(required=True)
+    display_name = ma.fields.String(required=True)
+
+
+class FollowerSchema(BaseSchema):
+    user = ma.fields.Nested(UserBriefSchema, required=True)
+    followed_at = ma.fields.DateTime(required=True)
+    is_member = ma.fields.Boolean(required=True)
+
+
+class MembershipBriefSchema(BaseSchema):
+    tier_offering_id = ma.fields.UUID(required=True)
+    status = ma.fields.String(required=True)
+    current_period_end = ma.fields.DateTime(required=True, allow_none=True)
+
+
+class AccessSchema(BaseSchema):
+    following = ma.fields.Boolean(required=True)
+    membership = ma.fields.Nested(MembershipBriefSchema, required=True, allow_none=True)
+    purchases = ma.fields.List(
+        ma.fields.UUID(), required=True, metadata={"description": "Offering ids bought"}
+    )

@@ -1,0 +1,101 @@
+"""Follow and unfollow, follower lists, and what a user has with a creator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from ..accounts.models import User
+from ..common.db import insert_or_ignore
+from ..common.errors import Unprocessable
+from ..common.pagination import keyset, page
+from ..creators import service as creators
+from ..creators.models import Creator
+from ..extensions import db
+from . import signals
+from .models import Follow
+
+
+class CannotFollowSelf(Unprocessable):
+    code = "cannot_follow_self"
+    title = "You cannot follow yourself"
+
+
+def is_following(*, user: User, creator: Creator) -> bool:
+    stmt = select(Follow.id).where(Follow.user_id == user.id, Follow.creator_id == creator.id)
+    return db.session.scalar(stmt) is not None
+
+
+def follow(*, user: User, creator: Creator) -> None:
+    """Follow a creator; following again changes nothing. Raises CannotFollowSelf."""
+    if creators.is_owner(user, creator):
+        raise CannotFollowSelf()
+    if not insert_or_ignore(db.session, Follow, {"user_id": user.id, "creator_id": creator.id}):
+        return  # already following, perhaps from a concurrent request
+    creators.change_follower_count(creator_id=creator.id, delta=1)
+    new = db.session.scalar(select(Follow).where(Follow.user_id == user.id, Follow.creator_id == creator.id))
+    signals.follower_created.send(new)
+
+
+def unfollow(*, user: User, creator: Creator) -> None:
+    """Stop following; unfollowing twice changes nothing."""
+    result = db.session.execute(
+        delete(Follow).where(Follow.user_id == user.id, Follow.creator_id == creator.id)
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        creators.change_follower_count(creator_id=creator.id, delta=-1)
+
+
+def list_following(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
+    """The creators the user follows, most recently followed first."""
+    stmt = (
+        select(Follow, Creator)
+        .join(Creator, Creator.id == Follow.creator_id)
+        .where(Follow.user_id == user.id, Creator.deleted_at.is_(None))
+    )
+    rows = db.session.execute(
+        keyset(stmt, order=(Follow.created_at, Follow.id), limit=limit, cursor=cursor)
+    ).all()
+    result = page(rows, limit=limit, key=lambda r: (r[0].created_at, r[0].id))
+    result["data"] = [c for _, c in result["data"]]
+    return result
+
+
+def list_followers(*, creator: Creator, limit: int, cursor: str | None) -> dict[str, Any]:
+    """A creator's followers, newest first, each marked whether they are a member."""
+    stmt = (
+        select(Follow, User)
+        .join(User, User.id == Follow.user_id)
+        .where(Follow.creator_id == creator.id, User.deleted_at.is_(None))
+    )
+    rows = db.session.execute(
+        keyset(stmt, order=(Follow.created_at, Follow.id), limit=limit, cursor=cursor)
+    ).all()
+    result = page(rows, limit=limit, key=lambda r: (r[0].created_at, r[0].id))
+    members = member_ids(creator=creator, user_ids=[u.id for _, u in result["data"]])
+    result["data"] = [
+        {"user": user, "followed_at": f.created_at, "is_member": user.id in members}
+        for f, user in result["data"]
+    ]
+    return result
+
+
+def member_ids(*, creator: Creator, user_ids: list[Any]) -> set[Any]:
+    """Which of these users hold an access-granting membership (asked of billing)."""
+    found: set[Any] = set()
+    for _, ids in signals.members_requested.send(creator, user_ids=user_ids):
+        found |= set(ids or ())
+    return found
+
+
+def access(*, user: User, creator: Creator) -> dict[str, Any]:
+    """What the user has with this creator: following, membership, purchases."""
+    result: dict[str, Any] = {
+        "following": is_following(user=user, creator=creator),
+        "membership": None,
+        "purchases": [],
+    }
+    for _, section in signals.access_requested.send(creator, user=user):
+        result.update(section or {})
+    return result

@@ -1,0 +1,12 @@
+"""Signals of the followers domain."""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+# sender: the Follow just created (flushed, not committed).
+follower_created = _signals.signal("follower-created")
+# sender: the Creator; kwargs: user_ids. Receivers return the subset that are members.
+members_requested = _signals.signal("members-requested")
+# sender: the Creator; kwargs: user. Receivers return {"membership": ..., "purchases": [...]}.
+access_requested = _signals.signal("access-requested")

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from service.cli import DEMO_PASSWORD, seed_demo_data
+
+
+def test_seed_is_idempotent_and_makes_a_browsable_demo(app, client):
+    with app.app_context():
+        assert len(seed_demo_data()) == 3
+        assert seed_demo_data() == []
+    page = client.get("/v1/creators/ada_codes").get_json()
+    assert page["follower_count"] == 1
+    titles = [o["title"] for o in page["offerings"]]
+    assert titles == ["Supporter", "Pattern library", "One-to-one code review", "Insider"]
+    assert {o["kind"] for o in page["offerings"]} == {"membership", "product", "service"}
+    assert all(o["prices"] and o["delivery"] is None for o in page["offerings"])
+    rv = client.post("/v1/auth/login", json={"email": "fan@example.com", "password": DEMO_PASSWORD})
+    assert rv.status_code == 200
+    assert len(client.get("/v1/creators").get_json()["data"]) == 2
