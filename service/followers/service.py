@@ -47,6 +47,13 @@ def unfollow(*, user: User, creator: Creator) -> None:
         creators.change_follower_count(creator_id=creator.id, delta=-1)
 
 
+def _follows_page(stmt: Any, *, limit: int, cursor: str | None) -> dict[str, Any]:
+    """A page of (Follow, other side) rows, newest follow first."""
+    order = (Follow.created_at, Follow.id)
+    rows = db.session.execute(keyset(stmt, order=order, limit=limit, cursor=cursor)).all()
+    return page(rows, limit=limit, key=lambda r: (r[0].created_at, r[0].id))
+
+
 def list_following(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
     """The creators the user follows, most recently followed first."""
     stmt = (
@@ -54,10 +61,7 @@ def list_following(*, user: User, limit: int, cursor: str | None) -> dict[str, A
         .join(Creator, Creator.id == Follow.creator_id)
         .where(Follow.user_id == user.id, Creator.deleted_at.is_(None))
     )
-    rows = db.session.execute(
-        keyset(stmt, order=(Follow.created_at, Follow.id), limit=limit, cursor=cursor)
-    ).all()
-    result = page(rows, limit=limit, key=lambda r: (r[0].created_at, r[0].id))
+    result = _follows_page(stmt, limit=limit, cursor=cursor)
     result["data"] = [c for _, c in result["data"]]
     return result
 
@@ -69,10 +73,7 @@ def list_followers(*, creator: Creator, limit: int, cursor: str | None) -> dict[
         .join(User, User.id == Follow.user_id)
         .where(Follow.creator_id == creator.id, User.deleted_at.is_(None))
     )
-    rows = db.session.execute(
-        keyset(stmt, order=(Follow.created_at, Follow.id), limit=limit, cursor=cursor)
-    ).all()
-    result = page(rows, limit=limit, key=lambda r: (r[0].created_at, r[0].id))
+    result = _follows_page(stmt, limit=limit, cursor=cursor)
     members = member_ids(creator=creator, user_ids=[u.id for _, u in result["data"]])
     result["data"] = [
         {"user": user, "followed_at": f.created_at, "is_member": user.id in members}
