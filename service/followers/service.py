@@ -100,3 +100,8 @@ def access(*, user: User, creator: Creator) -> dict[str, Any]:
     for _, section in signals.access_requested.send(creator, user=user):
         result.update(section or {})
     return result
+
+
+def member_audience(*, creator: Creator, tier_ids: list[Any] | None = None) -> list[Any]:
+    """SELECTs of the user ids with access-granting memberships (empty without billing)."""
+    return [stmt for _, stmt in signals.audience_requested.send(creator, tier_ids=tier_ids) if stmt is not None]

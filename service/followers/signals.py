@@ -10,3 +10,7 @@ follower_created = _signals.signal("follower-created")
 members_requested = _signals.signal("members-requested")
 # sender: the Creator; kwargs: user. Receivers return {"membership": ..., "purchases": [...]}.
 access_requested = _signals.signal("access-requested")
+# sender: the Creator; kwargs: tier_ids (None = any tier). Receivers return a
+# SELECT of user ids whose membership currently grants access (billing), so
+# callers can page through large audiences.
+audience_requested = _signals.signal("audience-requested")

@@ -1,0 +1,12 @@
+"""Billing: money moves through Stripe (or the local gateway in development).
+
+Vocabulary: a *customer* is a user's Stripe customer record; a *purchase* is a
+one-off payment for a service or product; a *subscription* is a recurring
+payment for a price (a *membership* when its offering is a tier); a
+*checkout session* is the hosted payment page that starts either. *Access* is
+derived from a subscription's status, never stored on its own.
+
+Owns: customers, connected accounts, checkout sessions, purchases,
+subscriptions, invoices, the webhook inbox. Stripe is the source of truth for
+money; our tables mirror it and converge through webhooks and reconciliation.
+"""
