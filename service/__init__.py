@@ -42,6 +42,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from . import models  # noqa: F401  (every table known before migrations or queries)
 
     db.init_app(app)
+    app.extensions["billing.gateway"] = _make_gateway(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     limiter.init_app(app)
     api.init_app(app)
@@ -59,17 +60,54 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def _make_gateway(app: Flask) -> Any:
+    cfg = app.config
+    if cfg["PAYMENTS_PROVIDER"] == "local":
+        from .billing.local_gateway import LocalGateway
+
+        return LocalGateway()
+    from .billing.stripe_gateway import StripeGateway
+
+    return StripeGateway(
+        cfg["STRIPE_SECRET_KEY"],
+        api_base=cfg["STRIPE_API_BASE"],
+        max_network_retries=cfg["STRIPE_MAX_NETWORK_RETRIES"],
+        timeout=cfg["STRIPE_TIMEOUT"],
+    )
+
+
 def _register_blueprints(app: Flask) -> None:
     from .accounts.auth import BEARER_SCHEME
     from .accounts.routes import blp as accounts
+    from .analytics.routes import blp as analytics
+    from .billing import access  # noqa: F401  (billing answers other domains' signals)
+    from .billing.routes import blp as billing
+    from .billing.upgrade_routes import blp as upgrade_offers
     from .catalog.routes import blp as catalog
+    from .content.routes import blp as content
     from .creators.routes import blp as creators
     from .followers.routes import blp as followers
     from .health import blp as health
+    from .messaging.routes import blp as messaging
 
     api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
-    for blueprint in (health, accounts, creators, catalog, followers):
+    for blueprint in (
+        health,
+        accounts,
+        creators,
+        catalog,
+        followers,
+        billing,
+        upgrade_offers,
+        messaging,
+        content,
+        analytics,
+    ):
         api.register_blueprint(blueprint)
+    if app.config["PAYMENTS_PROVIDER"] == "local":
+        from .billing.local_routes import blp as local_gateway
+
+        api.register_blueprint(local_gateway)
 
     # Swagger UI's files ship with the app, so /docs works offline.
     import flask_swagger_ui

@@ -5,17 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import select
 
 from .accounts import service as accounts
 from .accounts.models import User
+from .billing import access as billing_access
+from .billing import checkout, payouts
 from .catalog import service as catalog
+from .catalog.models import Offering
 from .creators import service as creators
 from .extensions import db
 from .followers import service as followers
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 (published demo login)
+DEMO_SITE = "http://127.0.0.1:8000/docs"
 DEMO_USERS = [
     ("ada@example.com", "Ada Lovelace"),
     ("grace@example.com", "Grace Hopper"),
@@ -92,10 +96,37 @@ def seed_demo_data() -> list[str]:
     for spec in DEMO_CREATORS.values():
         followers.follow(user=fan, creator=creators.get_by_handle(spec["profile"]["handle"]))
     db.session.commit()
+    if current_app.config["PAYMENTS_PROVIDER"] == "local":
+        _seed_local_payments(fan)
     return created
 
 
+def _seed_local_payments(fan: User) -> None:
+    """On the local gateway: creators can take payments and the fan is a member of Ada."""
+    gateway = current_app.extensions["billing.gateway"]
+    for spec in DEMO_CREATORS.values():
+        creator = creators.get_by_handle(spec["profile"]["handle"])
+        if payouts.find_account(creator) is None:
+            url = payouts.start_onboarding(creator=creator, return_url=DEMO_SITE, refresh_url=DEMO_SITE)
+            gateway.complete_onboarding(url.rsplit("/", 1)[1])
+            db.session.commit()
+    if billing_access.membership_of(user_id=fan.id, creator_id=creators.get_by_handle("ada_codes").id):
+        return
+    supporter = db.session.scalar(select(Offering).where(Offering.title == "Supporter"))
+    assert supporter is not None
+    session = checkout.start_checkout(
+        user=fan, price_id=supporter.prices[0].id, success_url=DEMO_SITE, cancel_url=DEMO_SITE
+    )
+    db.session.commit()
+    gateway.pay(session.stripe_session_id)
+    db.session.commit()
+
+
 def register_commands(app: Flask) -> None:
+    from .billing.cli import billing_cli
+
+    app.cli.add_command(billing_cli)
+
     @app.cli.command("seed")
     def seed() -> None:
         """Add demo data (safe to run again)."""

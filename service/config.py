@@ -86,6 +86,22 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "20/minute"),
         "RATELIMIT_LOGIN_ACCOUNT": env.get("RATELIMIT_LOGIN_ACCOUNT", "5/minute"),
         "RATELIMIT_REFRESH": env.get("RATELIMIT_REFRESH", "30/minute"),
+        "RATELIMIT_MESSAGES": env.get("RATELIMIT_MESSAGES", "30/minute"),
+        "RATELIMIT_CONVERSATIONS": env.get("RATELIMIT_CONVERSATIONS", "20/hour"),
+        "RATELIMIT_CHECKOUT": env.get("RATELIMIT_CHECKOUT", "10/minute"),
+        # Payments: Stripe when a secret key is set, otherwise the local simulated gateway.
+        "PAYMENTS_PROVIDER": env.get("PAYMENTS_PROVIDER")
+        or ("stripe" if env.get("STRIPE_SECRET_KEY") else "local"),
+        "STRIPE_SECRET_KEY": env.get("STRIPE_SECRET_KEY", ""),
+        "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or None,
+        "STRIPE_WEBHOOK_SECRETS": [
+            s for s in (env.get("STRIPE_WEBHOOK_SECRET"), env.get("STRIPE_CONNECT_WEBHOOK_SECRET")) if s
+        ],
+        "STRIPE_LIVEMODE": env.get("STRIPE_SECRET_KEY", "").startswith("sk_live_"),
+        "STRIPE_MAX_NETWORK_RETRIES": _int(env, "STRIPE_MAX_NETWORK_RETRIES", 2),
+        "STRIPE_TIMEOUT": _int(env, "STRIPE_TIMEOUT", 10),
+        "PLATFORM_FEE_PERCENT": env.get("PLATFORM_FEE_PERCENT", "10"),
+        "PAST_DUE_GRACE_DAYS": _int(env, "PAST_DUE_GRACE_DAYS", 7),
         "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
         "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
@@ -110,10 +126,14 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
 
 
 def check_config(config: Mapping[str, Any]) -> None:
-    """Refuse to run production with development secrets."""
+    """Refuse to run production with development secrets or the simulated gateway."""
+    if config["PAYMENTS_PROVIDER"] not in ("stripe", "local"):
+        raise ConfigError("PAYMENTS_PROVIDER is stripe or local")
     if config["APP_ENV"] != "production":
         return
     if config["SECRET_KEY"] == DEV_SECRET_KEY or len(config["SECRET_KEY"]) < 32:
         raise ConfigError("production needs a SECRET_KEY of at least 32 characters")
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         raise ConfigError("production needs DATABASE_URL pointing at PostgreSQL")
+    if config["PAYMENTS_PROVIDER"] != "stripe" or not config["STRIPE_WEBHOOK_SECRETS"]:
+        raise ConfigError("production needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")

@@ -1,18 +1,66 @@
 """Every model, imported in one place for Alembic and the shell."""
 
 from .accounts.models import ApiKey, AuthSession, RefreshToken, User
+from .billing.models import (
+    CheckoutSession,
+    ConnectedAccount,
+    Customer,
+    IdempotentRequest,
+    LocalObject,
+    Payment,
+    ProviderPrice,
+    Purchase,
+    Refund,
+    Subscription,
+    UpgradeOffer,
+    UpgradeRedemption,
+    WebhookEvent,
+)
 from .catalog.models import Offering, Price
+from .content.models import Post
 from .creators.models import Creator, CreatorTag
-from .followers.models import Follow
+from .followers.models import Follow, Referral, ReferralCode
+from .messaging.models import (
+    Block,
+    Broadcast,
+    BroadcastRecipient,
+    Conversation,
+    ConversationMember,
+    Message,
+    Report,
+)
 
 __all__ = [
+    "CheckoutSession",
+    "ConnectedAccount",
+    "Customer",
+    "IdempotentRequest",
+    "LocalObject",
+    "Payment",
+    "ProviderPrice",
+    "Purchase",
+    "Refund",
+    "Subscription",
+    "UpgradeOffer",
+    "UpgradeRedemption",
+    "WebhookEvent",
     "ApiKey",
     "AuthSession",
+    "Block",
+    "Broadcast",
+    "BroadcastRecipient",
+    "Conversation",
+    "ConversationMember",
     "Creator",
     "CreatorTag",
     "Follow",
+    "Referral",
+    "ReferralCode",
+    "Message",
     "Offering",
+    "Post",
     "Price",
     "RefreshToken",
+    "Report",
     "User",
 ]

@@ -25,6 +25,15 @@ PUBLIC = {
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/refresh"),
     ("get", "/v1/creators"),
+    # Signed by Stripe instead of a bearer token.
+    ("post", "/v1/webhooks/stripe"),
+    # The local gateway's stand-ins for Stripe's hosted pages.
+    ("get", "/local-checkout/{session_id}"),
+    ("post", "/local-checkout/{session_id}/pay"),
+    ("post", "/local-checkout/{session_id}/cancel"),
+    ("get", "/local-connect/{link_id}"),
+    ("post", "/local-connect/{link_id}"),
+    ("get", "/local-portal/{portal_id}"),
 }
 
 SHARED = {
@@ -34,6 +43,10 @@ SHARED = {
     ("post", "/v1/creators/{handle}/follow"): "acts on the caller's own follow",
     ("delete", "/v1/creators/{handle}/follow"): "acts on the caller's own follow",
     ("get", "/v1/creators/{handle}/access"): "answers about the caller only",
+    ("post", "/v1/users/{user_id}/block"): "acts on the caller's own block list",
+    ("delete", "/v1/users/{user_id}/block"): "acts on the caller's own block list",
+    ("get", "/v1/creators/{handle}/posts"): "public list; locked teasers for others",
+    ("get", "/v1/creators/{handle}/referral-link"): "the caller's own code for that creator",
 }
 
 # (method, path) -> builder(client, owner, make_offering) -> (url, json body or None)
@@ -97,6 +110,206 @@ def _add_price(client, owner, make_offering):
 @owned("post", "/v1/prices/{price_id}/archive")
 def _archive_price(client, owner, make_offering):
     return f"/v1/prices/{make_offering(owner, published=False)['price']['id']}/archive", None
+
+
+def _conversation_with_a_fan(client, owner):
+    """A follower of the owner starts a conversation and writes; returns (conversation, message)."""
+    fan = client.post(
+        "/v1/auth/signup",
+        json={
+            "email": f"fan-{uuid.uuid4().hex[:8]}@example.com",
+            "password": "long enough pass",
+            "display_name": "F",
+        },
+    ).get_json()
+    headers = {"Authorization": f"Bearer {fan['access_token']}"}
+    client.post(f"/v1/creators/{owner['handle']}/follow", headers=headers)
+    conversation = client.post(
+        "/v1/conversations", json={"creator_handle": owner["handle"]}, headers=headers
+    ).get_json()
+    message = client.post(
+        f"/v1/conversations/{conversation['id']}/messages", json={"body": "hello"}, headers=headers
+    ).get_json()
+    return conversation, message
+
+
+@owned("get", "/v1/conversations/{conversation_id}/messages")
+def _read_messages(client, owner, make_offering):
+    conversation, _ = _conversation_with_a_fan(client, owner)
+    return f"/v1/conversations/{conversation['id']}/messages", None
+
+
+@owned("post", "/v1/conversations/{conversation_id}/messages")
+def _post_message(client, owner, make_offering):
+    conversation, _ = _conversation_with_a_fan(client, owner)
+    return f"/v1/conversations/{conversation['id']}/messages", {"body": "not my conversation"}
+
+
+@owned("post", "/v1/conversations/{conversation_id}/read")
+def _mark_read(client, owner, make_offering):
+    conversation, message = _conversation_with_a_fan(client, owner)
+    return f"/v1/conversations/{conversation['id']}/read", {"message_id": message["id"]}
+
+
+@owned("post", "/v1/creators/{handle}/posts")
+def _new_post(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/posts", {"title": "Not mine", "body": "x", "visibility": "public"}
+
+
+@owned("post", "/v1/creators/{handle}/broadcasts")
+def _broadcast(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/broadcasts", {"body": "Not from me", "audience": "followers"}
+
+
+# Billing, on the local gateway (the app's default in tests). The buyer's own things
+# (a checkout session, a subscription) are built with the owner as the buyer, paying
+# another creator, so that the owner and the owner's API key may use them.
+
+LOCAL_GATEWAY = "http://127.0.0.1:8000"
+ONBOARDING_URLS = {
+    "return_url": "https://app.example.com/payouts",
+    "refresh_url": "https://app.example.com/again",
+}
+CHECKOUT_URLS = {
+    "success_url": "https://app.example.com/thanks",
+    "cancel_url": "https://app.example.com/cancelled",
+}
+
+
+def _local_path(url):
+    assert url.startswith(LOCAL_GATEWAY), url
+    return url[len(LOCAL_GATEWAY) :]
+
+
+def _signup(client, name):
+    """What the `signup` fixture does, for builders (which get no fixtures)."""
+    from .conftest import TEST_PASSWORD, Account
+
+    email = f"{name.lower()}-{uuid.uuid4().hex[:10]}@example.com"
+    body = {"email": email, "password": TEST_PASSWORD, "display_name": name}
+    rv = client.post("/v1/auth/signup", json=body)
+    assert rv.status_code == 201, rv.get_json()
+    return Account(rv.get_json(), email=email, password=TEST_PASSWORD)
+
+
+def _seller(client, creator=None):
+    """A creator (a new one unless given) who finished payout onboarding and can sell."""
+    if creator is None:
+        creator = _signup(client, "Seller")
+        body = {"handle": f"s_{uuid.uuid4().hex[:12]}", "display_name": "Seller", "currency": "eur"}
+        rv = client.post("/v1/creators", json=body, headers=creator.headers)
+        assert rv.status_code == 201, rv.get_json()
+        creator["handle"] = rv.get_json()["handle"]
+    rv = client.post(
+        f"/v1/creators/{creator['handle']}/payouts/onboarding", json=ONBOARDING_URLS, headers=creator.headers
+    )
+    assert rv.status_code == 201, rv.get_json()
+    assert client.post(_local_path(rv.get_json()["url"])).status_code == 303
+    return creator
+
+
+def _checkout(client, buyer, price_id, *, pay=True):
+    """Start a checkout and pay on the local checkout page; the session as its buyer sees it."""
+    body = {"price_id": price_id, **CHECKOUT_URLS}
+    rv = client.post("/v1/checkout/sessions", json=body, headers=buyer.headers)
+    assert rv.status_code == 201, rv.get_json()
+    session = rv.get_json()
+    if pay:
+        assert client.post(_local_path(session["url"]) + "/pay").status_code == 303
+        session = client.get(f"/v1/checkout/sessions/{session['id']}", headers=buyer.headers).get_json()
+        assert session["status"] == "complete", session
+    return session
+
+
+def _owners_subscription(client, owner, make_offering):
+    """The owner subscribes to another creator's tier; (subscription id, seller, tier)."""
+    seller = _seller(client)
+    tier = make_offering(seller, amount=500)
+    return _checkout(client, owner, tier["price"]["id"])["subscription_id"], seller, tier
+
+
+@owned("get", "/v1/checkout/sessions/{session_id}")
+def _checkout_session(client, owner, make_offering):
+    tier = make_offering(_seller(client), amount=500)
+    return f"/v1/checkout/sessions/{_checkout(client, owner, tier['price']['id'], pay=False)['id']}", None
+
+
+@owned("get", "/v1/subscriptions/{subscription_id}")
+def _subscription(client, owner, make_offering):
+    subscription_id, _, _ = _owners_subscription(client, owner, make_offering)
+    return f"/v1/subscriptions/{subscription_id}", None
+
+
+@owned("post", "/v1/subscriptions/{subscription_id}/cancel")
+def _cancel_subscription(client, owner, make_offering):
+    subscription_id, _, _ = _owners_subscription(client, owner, make_offering)
+    return f"/v1/subscriptions/{subscription_id}/cancel", {}
+
+
+@owned("post", "/v1/subscriptions/{subscription_id}/resume")
+def _resume_subscription(client, owner, make_offering):
+    subscription_id, _, _ = _owners_subscription(client, owner, make_offering)
+    rv = client.post(f"/v1/subscriptions/{subscription_id}/cancel", json={}, headers=owner.headers)
+    assert rv.status_code == 200, rv.get_json()
+    return f"/v1/subscriptions/{subscription_id}/resume", None
+
+
+@owned("post", "/v1/subscriptions/{subscription_id}/change")
+def _change_subscription(client, owner, make_offering):
+    subscription_id, seller, tier = _owners_subscription(client, owner, make_offering)
+    body = {"amount": 900, "type": "recurring", "interval": "month"}
+    rv = client.post(f"/v1/offerings/{tier['id']}/prices", json=body, headers=seller.headers)
+    assert rv.status_code == 201, rv.get_json()
+    return f"/v1/subscriptions/{subscription_id}/change", {"price_id": rv.get_json()["id"]}
+
+
+@owned("post", "/v1/purchases/{purchase_id}/refund")
+def _refund_purchase(client, owner, make_offering):
+    product = make_offering(_seller(client, owner), kind="product", amount=1500)
+    purchase_id = _checkout(client, _signup(client, "Buyer"), product["price"]["id"])["purchase_id"]
+    return f"/v1/purchases/{purchase_id}/refund", {}
+
+
+@owned("get", "/v1/creators/{handle}/members")
+def _members(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/members", None
+
+
+@owned("get", "/v1/creators/{handle}/sales")
+def _sales(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/sales", None
+
+
+@owned("post", "/v1/creators/{handle}/upgrade-offers")
+def _upgrade_offer(client, owner, make_offering):
+    product, tier = make_offering(owner, kind="product"), make_offering(owner)
+    body = {"from_offering_id": product["id"], "to_price_id": tier["price"]["id"], "credit": {"percent": 10}}
+    return f"/v1/creators/{owner['handle']}/upgrade-offers", {**body, "valid_days": 7}
+
+
+@owned("get", "/v1/creators/{handle}/payouts")
+def _payouts(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/payouts", None
+
+
+@owned("post", "/v1/creators/{handle}/payouts/onboarding")
+def _payout_onboarding(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/payouts/onboarding", ONBOARDING_URLS
+
+
+@owned("get", "/v1/creators/{handle}/analytics/summary")
+def _analytics_summary(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/analytics/summary", None
+
+
+@owned("get", "/v1/creators/{handle}/analytics/timeseries")
+def _analytics_timeseries(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/analytics/timeseries?metric=mrr", None
+
+
+@owned("get", "/v1/creators/{handle}/members.csv")
+def _members_csv(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/members.csv", None
 
 
 # Reads that are public once published but private while a draft.

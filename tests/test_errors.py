@@ -146,3 +146,8 @@ def test_unexpected_exception_returns_generic_500_without_trace(client, monkeypa
     rv = client.post("/v1/auth/login", json={"email": "a@example.com", "password": "whatever!"})
     assert_problem(rv, 500, "internal_error")
     assert "secret internals" not in rv.get_data(as_text=True)
+
+
+def test_lone_surrogate_in_a_string_returns_422_not_a_driver_error(client):
+    body = b'{"email": "s@example.com", "password": "long enough pass", "display_name": "a\\ud800b"}'
+    assert "display_name" in assert_problem(post_raw(client, SIGNUP, body), 422)["errors"]

@@ -15,4 +15,8 @@ def test_seed_is_idempotent_and_makes_a_browsable_demo(app, client):
     assert all(o["prices"] and o["delivery"] is None for o in page["offerings"])
     rv = client.post("/v1/auth/login", json={"email": "fan@example.com", "password": DEMO_PASSWORD})
     assert rv.status_code == 200
+    fan = {"Authorization": f"Bearer {rv.get_json()['access_token']}"}
+    membership = client.get("/v1/creators/ada_codes/access", headers=fan).get_json()["membership"]
+    assert membership["status"] == "active"
+    assert page["member_count"] == 1 and page["payouts_enabled"] is True
     assert len(client.get("/v1/creators").get_json()["data"]) == 2

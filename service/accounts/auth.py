@@ -98,3 +98,11 @@ def optional_user() -> User | None:
 
 def current_session_id() -> uuid.UUID | None:
     return g.get("session_id")
+
+
+def per_user_key() -> str:
+    """Rate-limit key for authenticated routes: the caller, whatever address or token they use.
+
+    Use it on limits placed inside @auth_required, which runs first.
+    """
+    return f"user:{current_user().id}"

@@ -45,11 +45,10 @@ def signup(data):
     """Create an account
 
     Returns the new user with an access token and a refresh token. Passwords are
-    10 to 128 characters and must not be a commonly used one.
+    10 to 128 characters and must not be a commonly used one. A `referral_code`
+    credits the person who shared it (an unknown code is ignored).
     """
-    tokens = service.sign_up(
-        email=data["email"], password=data["password"], display_name=data["display_name"]
-    )
+    tokens = service.sign_up(**data)
     db.session.commit()
     return tokens
 

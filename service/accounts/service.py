@@ -75,8 +75,11 @@ def _check_password(password: str, *, email: str) -> None:
         raise WeakPassword(problems[0], errors={"password": problems})
 
 
-def sign_up(*, email: str, password: str, display_name: str) -> Tokens:
-    """Create a user and log them in. Raises EmailTaken, WeakPassword."""
+def sign_up(*, email: str, password: str, display_name: str, referral_code: str | None = None) -> Tokens:
+    """Create a user and log them in. Raises EmailTaken, WeakPassword.
+
+    A referral code is handed on (`user_signed_up`) for attribution; unknown codes are ignored.
+    """
     email = normalise_email(email)
     _check_password(password, email=email)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
@@ -87,6 +90,7 @@ def sign_up(*, email: str, password: str, display_name: str) -> Tokens:
         db.session.flush()
     except IntegrityError as exc:  # a concurrent sign-up won the race
         raise EmailTaken() from exc
+    signals.user_signed_up.send(user, referral_code=referral_code)
     return _start_session(user)
 
 

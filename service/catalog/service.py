@@ -54,8 +54,9 @@ def show_to(offerings: Iterable[Offering], *, viewer: User | None, storefront: b
         return
     owned = {o.id for o in offerings if creators.is_owner(viewer, o.creator)}
     bought: set[uuid.UUID] = set()
-    if viewer is not None:
-        for _, ids in signals.delivery_access_requested.send(viewer, offering_ids=[o.id for o in offerings]):
+    products = [o.id for o in offerings if o.kind == "product" and o.id not in owned]
+    if viewer is not None and products:
+        for _, ids in signals.delivery_access_requested.send(viewer, offering_ids=products):
             bought |= set(ids or ())
     for offering in offerings:
         offering._shown_to_owner = offering.id in owned and not storefront
@@ -210,9 +211,8 @@ def creator_page(*, handle: str, viewer: User | None) -> dict[str, Any]:
     return {**profile, "member_count": member_count, "offerings": [o for o in offerings if o.visible_prices]}
 
 
-@creator_signals.dm_tiers_check.connect
-def _unknown_tiers(creator: Creator, tier_ids: list[uuid.UUID], **kwargs: object) -> list[uuid.UUID]:
-    """Which of these ids are not membership offerings of the creator."""
+def unknown_tiers(*, creator: Creator, tier_ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Which of these ids are not membership offerings (tiers) of the creator."""
     if not tier_ids:
         return []
     known = set(
@@ -223,3 +223,8 @@ def _unknown_tiers(creator: Creator, tier_ids: list[uuid.UUID], **kwargs: object
         )
     )
     return [i for i in tier_ids if i not in known]
+
+
+@creator_signals.dm_tiers_check.connect
+def _unknown_dm_tiers(creator: Creator, tier_ids: list[uuid.UUID], **kwargs: object) -> list[uuid.UUID]:
+    return unknown_tiers(creator=creator, tier_ids=tier_ids)

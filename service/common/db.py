@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import DateTime, MetaData, TypeDecorator
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry, scoped_session
 
 from . import clock
 
@@ -64,7 +64,9 @@ class CreatedMixin:
     created_at: Mapped[datetime] = mapped_column(default=clock.utcnow)
 
 
-def insert_or_ignore(session: Session, model: type[Base], values: dict[str, Any]) -> bool:
+def insert_or_ignore(
+    session: Session | scoped_session[Any], model: type[Base], values: dict[str, Any]
+) -> bool:
     """INSERT … ON CONFLICT DO NOTHING; True when the row was new.
 
     Atomic on both backends, so concurrent requests cannot both "create" a row

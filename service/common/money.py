@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 # Currencies Stripe can charge in (presentment currencies), lowercase as Stripe writes them.
 SUPPORTED_CURRENCIES = frozenset(
@@ -17,20 +17,7 @@ SUPPORTED_CURRENCIES = frozenset(
     """.split()
 )
 
-# Amounts in these are whole units (no cents): 1000 jpy is ¥1000.
-ZERO_DECIMAL_CURRENCIES = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
 
-
-@dataclass(frozen=True)
-class Money:
-    amount: int
-    currency: str
-
-    def __post_init__(self) -> None:
-        if isinstance(self.amount, bool) or not isinstance(self.amount, int):
-            raise TypeError("money amounts are integers in minor units")
-        if self.currency not in SUPPORTED_CURRENCIES:
-            raise ValueError(f"unsupported currency {self.currency!r}")
-
-    def as_dict(self) -> dict[str, int | str]:
-        return {"amount": self.amount, "currency": self.currency}
+def percent_of(amount: int, percent: Decimal) -> int:
+    """`percent`% of a minor-unit amount, rounded half up to a whole minor unit."""
+    return int((Decimal(amount) * percent / 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))

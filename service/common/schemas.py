@@ -8,21 +8,30 @@ from typing import Any
 import marshmallow as ma
 
 
-def _find_nul(value: Any) -> bool:
+def _unstorable(value: Any) -> bool:
+    """A NUL, or a lone surrogate (a JSON "\\ud800" escape): text no database can store."""
     if isinstance(value, str):
-        return "\x00" in value
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
     if isinstance(value, Mapping):
-        return any(_find_nul(k) or _find_nul(v) for k, v in value.items())
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_find_nul(v) for v in value)
+        return any(_unstorable(v) for v in value)
     return False
 
 
 class BaseSchema(ma.Schema):
-    """Unknown fields are errors; NUL characters are refused before any field sees them.
+    """Unknown fields are errors; NUL characters and invalid Unicode are refused
+    before any field sees them.
 
-    PostgreSQL cannot store NUL in text, so letting one through would end in a
-    driver error instead of a clear 422.
+    PostgreSQL cannot store NUL in text, and nothing can encode a lone
+    surrogate, so letting either through would end in a driver error instead
+    of a clear 422.
     """
 
     class Meta:
@@ -32,9 +41,9 @@ class BaseSchema(ma.Schema):
     def _refuse_nul(self, data: Any, **kwargs: Any) -> Any:
         if isinstance(data, Mapping):
             errors = {
-                str(k): ["NUL characters are not allowed."]
+                str(k): ["NUL characters and invalid Unicode are not allowed."]
                 for k, v in data.items()
-                if _find_nul(k) or _find_nul(v)
+                if _unstorable(k) or _unstorable(v)
             }
             if errors:
                 raise ma.ValidationError(errors)
@@ -58,3 +67,10 @@ class Trimmed(ma.fields.String):
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
         return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class MoneySchema(BaseSchema):
+    """`{"amount": <integer minor units>, "currency": "eur"}`."""
+
+    amount = ma.fields.Integer(required=True)
+    currency = ma.fields.String(required=True)

@@ -8,19 +8,23 @@ from ..common.pagination import CursorArgs, page_schema
 from ..creators import service as creators
 from ..creators.schemas import CreatorSchema
 from ..extensions import db
-from . import service
-from .schemas import AccessSchema, FollowerSchema
+from . import referrals, service
+from .schemas import AccessSchema, FollowArgs, FollowerSchema, ReferralLinkSchema, ReferralSummarySchema
 
 blp = Blueprint("followers", __name__, url_prefix="/v1", description="Free follows")
 
 
 @blp.route("/creators/<string:handle>/follow", methods=["POST"])
 @auth_required()
+@blp.arguments(FollowArgs, location="query")
 @blp.response(204)
-@blp.doc(responses={404: "NOT_FOUND", 422: "UNPROCESSABLE_ENTITY"})
-def follow(handle: str):
-    """Follow a creator (free; doing it again changes nothing)"""
-    service.follow(user=current_user(), creator=creators.get_by_handle(handle))
+@blp.doc(responses={404: "NOT_FOUND"})
+def follow(args, handle: str):
+    """Follow a creator (free; doing it again changes nothing)
+
+    `ref` credits the person whose referral link brought you.
+    """
+    service.follow(user=current_user(), creator=creators.get_by_handle(handle), referral_code=args.get("ref"))
     db.session.commit()
 
 
@@ -61,3 +65,22 @@ def list_followers(args, handle: str):
 def access(handle: str):
     """What you have with this creator: following, membership, purchases"""
     return service.access(user=current_user(), creator=creators.get_by_handle(handle))
+
+
+@blp.route("/creators/<string:handle>/referral-link", methods=["GET"])
+@auth_required()
+@blp.response(200, ReferralLinkSchema)
+@blp.doc(responses={404: "NOT_FOUND"})
+def referral_link(handle: str):
+    """Your own referral code and link for this creator"""
+    code = referrals.code_for(user=current_user(), creator=creators.get_by_handle(handle))
+    db.session.commit()
+    return {"code": code.code, "url": referrals.link_for(code)}
+
+
+@blp.route("/me/referrals", methods=["GET"])
+@auth_required()
+@blp.response(200, ReferralSummarySchema)
+def my_referrals():
+    """What the people you referred did: sign-ups, follows, purchases, subscriptions and revenue"""
+    return referrals.summary_for(user=current_user())

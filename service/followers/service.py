@@ -13,7 +13,7 @@ from ..common.pagination import keyset, page
 from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
-from . import signals
+from . import referrals, signals
 from .models import Follow
 
 
@@ -27,13 +27,14 @@ def is_following(*, user: User, creator: Creator) -> bool:
     return db.session.scalar(stmt) is not None
 
 
-def follow(*, user: User, creator: Creator) -> None:
+def follow(*, user: User, creator: Creator, referral_code: str | None = None) -> None:
     """Follow a creator; following again changes nothing. Raises CannotFollowSelf."""
     if creators.is_owner(user, creator):
         raise CannotFollowSelf()
     if not insert_or_ignore(db.session, Follow, {"user_id": user.id, "creator_id": creator.id}):
         return  # already following, perhaps from a concurrent request
     creators.change_follower_count(creator_id=creator.id, delta=1)
+    referrals.attribute(code=referral_code, referred=user.id, kind="follow", creator_id=creator.id)
     new = db.session.scalar(select(Follow).where(Follow.user_id == user.id, Follow.creator_id == creator.id))
     signals.follower_created.send(new)
 
@@ -104,4 +105,6 @@ def access(*, user: User, creator: Creator) -> dict[str, Any]:
 
 def member_audience(*, creator: Creator, tier_ids: list[Any] | None = None) -> list[Any]:
     """SELECTs of the user ids with access-granting memberships (empty without billing)."""
-    return [stmt for _, stmt in signals.audience_requested.send(creator, tier_ids=tier_ids) if stmt is not None]
+    return [
+        stmt for _, stmt in signals.audience_requested.send(creator, tier_ids=tier_ids) if stmt is not None
+    ]

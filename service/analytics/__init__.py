@@ -1,0 +1,45 @@
+"""Analytics: how a creator's business is doing, for the creator only. Read-only.
+
+Vocabulary: a *membership* is a subscription to one of the creator's offerings of
+kind `membership` that got past checkout (status `incomplete` and
+`incomplete_expired` never count; avoid: subscriber, plan). A *member* holds a
+membership that grants access. The *period* is `[from, to)` in UTC; `to`
+defaults to now and `from` to 30 days before `to`. A *bucket* is one day, one
+ISO week (from Monday) or one calendar month of a time series, in UTC.
+
+The rules of the numbers:
+- The state at an instant counts every event strictly before it, so that
+  members at `to` = members at `from` + new − churned when nothing else moves.
+- A membership *starts* at `started_at` and *ends* at `ended_at`, or at
+  `canceled_at` for a canceled one without `ended_at` (on a running
+  subscription `canceled_at` only records a request to stop at the period end).
+- At or after now the current status decides (as `access_clause`); before now
+  the timestamps do: a trial lasts until `trial_end`, being past due starts at
+  `past_due_since`, access lasts the grace period after it. A membership now
+  `unpaid` or `paused` has no recorded time when it stopped, so before now it
+  counts until now.
+- *MRR* is the sum, over memberships paying (not trialing, not past due,
+  started, not ended) at `to`, of the price per month: a month price is
+  amount / interval_count, a year price amount / (12 × interval_count). It is
+  summed exactly and rounded half up once, to a minor unit. Past points use the
+  membership's current price: price changes are not recorded with a date.
+- *Active members* are users with an access-granting membership at `to`,
+  counted as memberships: checkout lets a user hold one live membership per
+  creator, so at an instant the two are the same. *New* and *churned* count
+  memberships starting, and ending, in the period; the *churn rate* is
+  churned / active members at `from`.
+- *Revenue* is what was received in the period (`paid_at`), less what of it was
+  refunded since: one-off from purchases, recurring from invoices.
+- *Followers* is the current count; since an unfollow deletes the follow, past
+  follower counts only know the follows that still exist.
+- *Conversion*: of today's followers, those who paid anything (purchase or
+  invoice, not refunded in full) in the period; of the people who bought a
+  one-off in the period, those who hold or ever held a membership. Over all
+  time instead, both would read the whole payment ledger on every request.
+- Rates are decimal strings with four places ("0.2500"), rounded half up, and
+  "0.0000" when there is nobody to divide by. Money is `{amount, currency}` in
+  integer minor units of the creator's single currency.
+
+Owns: nothing stored; it reads billing, catalog and followers. Does not own:
+referrals (`queries.top_referrers` is where their ranking plugs in).
+"""

@@ -1,0 +1,72 @@
+"""`flask billing …`: inbox processing, reconciliation and local simulations."""
+
+from __future__ import annotations
+
+import uuid
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from ..extensions import db
+from . import subscriptions, webhooks
+from .models import LIVE_STATUSES, Subscription
+
+billing_cli = AppGroup("billing", help="Payments: inbox, reconciliation, local simulation.")
+
+
+@billing_cli.command("process-inbox")
+def process_inbox() -> None:
+    """Apply stored webhook events that are pending or due for a retry."""
+    click.echo(f"processed {webhooks.process_due()} events")
+
+
+@billing_cli.command("reconcile")
+def reconcile() -> None:
+    """Re-read every subscription that is not final from the provider and fix drift."""
+    ids = db.session.scalars(
+        select(Subscription.stripe_subscription_id).where(Subscription.status.in_(LIVE_STATUSES))
+    ).all()
+    changed = 0
+    for stripe_id in ids:
+        before = db.session.scalar(
+            select(Subscription.status).where(Subscription.stripe_subscription_id == stripe_id)
+        )
+        subscriptions.sync_subscription(stripe_id)
+        db.session.commit()
+        after = db.session.scalar(
+            select(Subscription.status).where(Subscription.stripe_subscription_id == stripe_id)
+        )
+        if before != after:
+            changed += 1
+            click.echo(f"{stripe_id}: {before} -> {after}")
+    click.echo(f"checked {len(ids)} subscriptions, {changed} changed")
+
+
+@billing_cli.command("simulate")
+@click.argument("action", type=click.Choice(["renew", "fail", "cancel"]))
+@click.argument("subscription")
+def simulate(action: str, subscription: str) -> None:
+    """Local gateway only: renew, fail a payment of, or cancel SUBSCRIPTION (our id or the provider's)."""
+    if current_app.config["PAYMENTS_PROVIDER"] != "local":
+        raise click.UsageError("simulate works with PAYMENTS_PROVIDER=local only")
+    sub = db.session.scalar(
+        select(Subscription).where(
+            (Subscription.stripe_subscription_id == subscription)
+            | (Subscription.id == _uuid_or_none(subscription))
+        )
+    )
+    if sub is None:
+        raise click.BadParameter(f"no subscription {subscription}")
+    current_app.extensions["billing.gateway"].simulate(sub.stripe_subscription_id, action)
+    db.session.commit()
+    db.session.refresh(sub)
+    click.echo(f"{sub.id}: {sub.status}, period ends {sub.current_period_end}")
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

@@ -1,0 +1,336 @@
+"""A simulated payment provider for development and demos (`PAYMENTS_PROVIDER=local`).
+
+It keeps Stripe-shaped objects in one table and announces changes as
+Stripe-shaped events through the same inbox the real webhooks use, so every
+handler downstream runs exactly as in production. A person pays on a page the
+app serves (/local-checkout/<id>); renewals and failures come from
+`flask billing simulate`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm.attributes import flag_modified
+
+from ..common import clock
+from ..common.errors import NotFound
+from ..extensions import db
+from .gateway import (
+    Account,
+    CheckoutInfo,
+    CheckoutRequest,
+    SubscriptionInfo,
+    account_from,
+    checkout_from,
+    subscription_from,
+)
+from .models import LocalObject
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_local_{secrets.token_hex(8)}"
+
+
+def _now() -> int:
+    return int(clock.utcnow().timestamp())
+
+
+def _period_end(start: int, interval: str, count: int) -> int:
+    begin = datetime.fromtimestamp(start, clock.utcnow().tzinfo)
+    days = 365 * count if interval == "year" else 30 * count
+    return int((begin + timedelta(days=days)).timestamp())
+
+
+class LocalGateway:
+    """Gateway protocol over local rows; every change also emits its event."""
+
+    # Objects -------------------------------------------------------------
+    def _save(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        row = db.session.get(LocalObject, data["id"])
+        if row is None:
+            db.session.add(LocalObject(id=data["id"], kind=kind, data=data))
+        else:
+            row.data = data
+            flag_modified(row, "data")
+        db.session.flush()
+        return data
+
+    def _get(self, object_id: str, kind: str) -> dict[str, Any]:
+        row = db.session.get(LocalObject, object_id)
+        if row is None or row.kind != kind:
+            raise NotFound(f"No such {kind}.")
+        return dict(row.data)
+
+    def _emit(self, event_type: str, obj: dict[str, Any], account: str | None = None) -> None:
+        from ..jobs import enqueue_after_commit
+        from .webhooks import process_event, record_event
+
+        event = {
+            "id": _new_id("evt"),
+            "object": "event",
+            "type": event_type,
+            "created": _now(),
+            "livemode": False,
+            "account": account,
+            "data": {"object": obj},
+        }
+        record_event(event)
+        enqueue_after_commit(process_event, event["id"])
+
+    # Customers and accounts -------------------------------------------------
+    def create_customer(self, *, email: str, name: str, user_id: str, idempotency_key: str) -> str:
+        return self._save("customer", {"id": _new_id("cus"), "email": email, "name": name})["id"]
+
+    def create_connected_account(self, *, email: str, creator_id: str, idempotency_key: str) -> Account:
+        account = {
+            "id": _new_id("acct"),
+            "charges_enabled": False,
+            "payouts_enabled": False,
+            "details_submitted": False,
+            "requirements": {"currently_due": ["external_account"]},
+        }
+        return account_from(self._save("account", account))
+
+    def retrieve_account(self, account_id: str) -> Account:
+        return account_from(self._get(account_id, "account"))
+
+    def create_onboarding_link(self, *, account_id: str, return_url: str, refresh_url: str) -> str:
+        link = self._save(
+            "account_link", {"id": _new_id("link"), "account": account_id, "return_url": return_url}
+        )
+        return f"{current_app.config['PUBLIC_BASE_URL']}/local-connect/{link['id']}"
+
+    def onboarding_link(self, link_id: str) -> dict[str, Any]:
+        return self._get(link_id, "account_link")
+
+    def complete_onboarding(self, link_id: str) -> str:
+        """The creator finished the (simulated) onboarding form; returns where to go next."""
+        link = self._get(link_id, "account_link")
+        account = self._get(link["account"], "account")
+        account.update(charges_enabled=True, payouts_enabled=True, details_submitted=True, requirements={})
+        self._save("account", account)
+        self._emit("account.updated", account, account=account["id"])
+        return str(link["return_url"])
+
+    # Prices and checkout ----------------------------------------------------
+    def create_price(
+        self, *, name: str, amount: int, currency: str, interval: str | None, interval_count: int | None,
+        idempotency_key: str,
+    ) -> tuple[str, str]:  # fmt: skip
+        product = self._save("product", {"id": _new_id("prod"), "name": name})
+        recurring = {"interval": interval, "interval_count": interval_count or 1} if interval else None
+        price = {"id": _new_id("price"), "product": product["id"], "unit_amount": amount,
+                 "currency": currency, "recurring": recurring}  # fmt: skip
+        return self._save("price", price)["id"], product["id"]
+
+    def create_coupon(self, *, amount_off: int, currency: str, idempotency_key: str) -> str:
+        return self._save(
+            "coupon", {"id": _new_id("coupon"), "amount_off": amount_off, "currency": currency}
+        )["id"]
+
+    def create_checkout_session(self, request: CheckoutRequest) -> CheckoutInfo:
+        session_id = _new_id("cs")
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "url": f"{current_app.config['PUBLIC_BASE_URL']}/local-checkout/{session_id}",
+            "status": "open",
+            "payment_status": "unpaid",
+            "mode": request.mode,
+            "customer": request.customer,
+            "price": request.provider_price,
+            "metadata": request.metadata,
+            "trial_days": request.trial_days,
+            "coupon": request.coupon,
+            "success_url": request.success_url,
+            "cancel_url": request.cancel_url,
+            "title": request.product_name,
+            "amount": request.amount,
+            "currency": request.currency,
+        }
+        return checkout_from(self._save("checkout_session", session))
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutInfo:
+        return checkout_from(self._get(session_id, "checkout_session"))
+
+    def checkout_page(self, session_id: str) -> dict[str, Any]:
+        return self._get(session_id, "checkout_session")
+
+    def pay(self, session_id: str) -> str:
+        """The buyer pressed Pay: complete the session as Stripe would; returns the success URL."""
+        session = self._get(session_id, "checkout_session")
+        if session["status"] != "open":
+            return str(session["success_url"])
+        discount = self._get(session["coupon"], "coupon")["amount_off"] if session.get("coupon") else 0
+        amount = max(int(session["amount"]) - int(discount), 0)
+        session.update(status="complete", payment_status="paid", amount_total=amount)
+        if session["mode"] == "payment":
+            intent = self._save(
+                "payment_intent", {"id": _new_id("pi"), "amount": amount, "amount_refunded": 0}
+            )
+            session["payment_intent"] = intent["id"]
+        else:
+            session["subscription"] = self._start_subscription(session, amount)["id"]
+        self._save("checkout_session", session)
+        self._emit("checkout.session.completed", session)
+        return str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", session_id)
+
+    def abandon(self, session_id: str) -> str:
+        """The buyer pressed Cancel: the session expires."""
+        session = self._get(session_id, "checkout_session")
+        if session["status"] == "open":
+            session["status"] = "expired"
+            self._save("checkout_session", session)
+            self._emit("checkout.session.expired", session)
+        return str(session["cancel_url"])
+
+    # Subscriptions ----------------------------------------------------------
+    def _start_subscription(self, session: dict[str, Any], first_amount: int) -> dict[str, Any]:
+        price = self._get(session["price"], "price")
+        start = _now()
+        trial_days = session.get("trial_days") or 0
+        end = start + trial_days * 86400 if trial_days else _period_end(start, **self._recurrence(price))
+        sub = {
+            "id": _new_id("sub"),
+            "object": "subscription",
+            "customer": session["customer"],
+            "status": "trialing" if trial_days else "active",
+            "metadata": session["metadata"],
+            "cancel_at_period_end": False,
+            "trial_end": end if trial_days else None,
+            "items": {
+                "data": [
+                    {
+                        "id": _new_id("si"),
+                        "price": {"id": price["id"]},
+                        "current_period_start": start,
+                        "current_period_end": end,
+                    }
+                ]
+            },  # fmt: skip
+        }
+        self._save("subscription", sub)
+        self._emit("customer.subscription.created", sub)
+        if not trial_days:
+            self._invoice(sub, first_amount, "subscription_create", paid=True)
+        return sub
+
+    @staticmethod
+    def _recurrence(price: dict[str, Any]) -> dict[str, Any]:
+        recurring = price["recurring"] or {"interval": "month", "interval_count": 1}
+        return {"interval": recurring["interval"], "count": recurring["interval_count"]}
+
+    def _invoice(self, sub: dict[str, Any], amount: int, reason: str, *, paid: bool) -> None:
+        price = self._get(sub["items"]["data"][0]["price"]["id"], "price")
+        invoice = {
+            "id": _new_id("in"),
+            "object": "invoice",
+            "amount_paid": amount if paid else 0,
+            "amount_due": amount,
+            "currency": price["currency"],
+            "billing_reason": reason,
+            "attempt_count": 1,
+            "parent": {"subscription_details": {"subscription": sub["id"]}},
+        }
+        self._save("invoice", invoice)
+        self._emit("invoice.paid" if paid else "invoice.payment_failed", invoice)
+
+    def retrieve_subscription(self, subscription_id: str) -> SubscriptionInfo:
+        return subscription_from(self._get(subscription_id, "subscription"))
+
+    def _update_sub(
+        self, sub: dict[str, Any], event: str = "customer.subscription.updated"
+    ) -> SubscriptionInfo:
+        self._save("subscription", sub)
+        self._emit(event, sub)
+        return subscription_from(sub)
+
+    def set_cancel_at_period_end(
+        self, subscription_id: str, *, cancel: bool, idempotency_key: str
+    ) -> SubscriptionInfo:
+        sub = self._get(subscription_id, "subscription")
+        sub["cancel_at_period_end"] = cancel
+        return self._update_sub(sub)
+
+    def cancel_subscription_now(self, subscription_id: str, *, idempotency_key: str) -> SubscriptionInfo:
+        sub = self._get(subscription_id, "subscription")
+        if sub["status"] != "canceled":
+            sub.update(status="canceled", canceled_at=_now(), ended_at=_now())
+        return self._update_sub(sub, "customer.subscription.deleted")
+
+    def upgrade_subscription(
+        self, subscription_id: str, *, item_id: str, price: str, idempotency_key: str
+    ) -> SubscriptionInfo:
+        sub = self._get(subscription_id, "subscription")
+        old = self._get(sub["items"]["data"][0]["price"]["id"], "price")
+        new = self._get(price, "price")
+        sub["items"]["data"][0]["price"] = {"id": price}
+        # Simplified proration: the difference in price is charged at once.
+        self._invoice(
+            sub, max(int(new["unit_amount"]) - int(old["unit_amount"]), 0), "subscription_update", paid=True
+        )
+        return self._update_sub(sub)
+
+    def schedule_price_change(
+        self, subscription_id: str, *, current_price: str, new_price: str, idempotency_key: str
+    ) -> None:
+        sub = self._get(subscription_id, "subscription")
+        sub["scheduled_price"] = new_price
+        self._save("subscription", sub)
+
+    def create_portal_session(self, *, customer: str, return_url: str) -> str:
+        portal = self._save(
+            "portal_session", {"id": _new_id("bps"), "customer": customer, "return_url": return_url}
+        )
+        return f"{current_app.config['PUBLIC_BASE_URL']}/local-portal/{portal['id']}"
+
+    def portal(self, portal_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        portal = self._get(portal_id, "portal_session")
+        rows = db.session.scalars(select(LocalObject).where(LocalObject.kind == "subscription"))
+        return portal, [r.data for r in rows if r.data["customer"] == portal["customer"]]
+
+    def refund(self, *, payment_intent: str, amount: int, idempotency_key: str) -> str:
+        intent = self._get(payment_intent, "payment_intent")
+        intent["amount_refunded"] = int(intent["amount_refunded"]) + amount
+        self._save("payment_intent", intent)
+        refund = self._save(
+            "refund", {"id": _new_id("re"), "payment_intent": payment_intent, "amount": amount}
+        )
+        charge = {"id": _new_id("ch"), "object": "charge", "payment_intent": payment_intent,
+                  "amount": intent["amount"], "amount_refunded": intent["amount_refunded"]}  # fmt: skip
+        self._emit("charge.refunded", charge)
+        return str(refund["id"])
+
+    # Simulation (flask billing simulate) ------------------------------------
+    def simulate(self, subscription_id: str, action: str) -> None:
+        sub = self._get(subscription_id, "subscription")
+        item = sub["items"]["data"][0]
+        if action == "cancel":
+            self.cancel_subscription_now(subscription_id, idempotency_key="simulate")
+            return
+        if action == "fail":
+            sub["status"] = "past_due"
+            self._update_sub(sub)
+            self._invoice(
+                sub, self._get(item["price"]["id"], "price")["unit_amount"], "subscription_cycle", paid=False
+            )
+            return
+        if sub.get("cancel_at_period_end"):
+            sub.update(status="canceled", canceled_at=_now(), ended_at=item["current_period_end"])
+            self._update_sub(sub, "customer.subscription.deleted")
+            return
+        if sub.get("scheduled_price"):
+            item["price"] = {"id": sub.pop("scheduled_price")}
+        price = self._get(item["price"]["id"], "price")
+        start = item["current_period_end"]
+        item.update(
+            current_period_start=start, current_period_end=_period_end(start, **self._recurrence(price))
+        )
+        sub.update(status="active", trial_end=None)
+        self._update_sub(sub)
+        self._invoice(sub, int(price["unit_amount"]), "subscription_cycle", paid=True)

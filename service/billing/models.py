@@ -1,0 +1,261 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import User
+from ..catalog.models import Offering, Price
+from ..common import clock
+from ..common.db import Base, CreatedMixin, IdMixin
+from ..creators.models import Creator
+
+# Subscription statuses, as Stripe names them.
+LIVE_STATUSES = ("incomplete", "trialing", "active", "past_due", "unpaid", "paused")
+FINAL_STATUSES = ("canceled", "incomplete_expired")
+
+
+class Customer(IdMixin, CreatedMixin, Base):
+    """A user's customer record at the payment provider (one per user on the platform)."""
+
+    __tablename__ = "customers"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    stripe_customer_id: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class ConnectedAccount(IdMixin, CreatedMixin, Base):
+    """A creator's Connect Express account, mirrored from the provider."""
+
+    __tablename__ = "connected_accounts"
+
+    creator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"), unique=True)
+    stripe_account_id: Mapped[str] = mapped_column(String(255), unique=True)
+    charges_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    payouts_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    details_submitted: Mapped[bool] = mapped_column(Boolean, default=False)
+    requirements_due: Mapped[list[str]] = mapped_column(JSON, default=list)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
+    deauthorized_at: Mapped[datetime | None]
+    # `created` of the newest event applied from a payload, so older ones are skipped.
+    last_event_at: Mapped[datetime | None]
+    synced_at: Mapped[datetime | None]
+
+    creator: Mapped[Creator] = relationship()
+
+    @property
+    def can_take_charges(self) -> bool:
+        return self.charges_enabled and self.deauthorized_at is None
+
+
+class ProviderPrice(Base):
+    """The provider's product and price for one of our prices (made on first checkout)."""
+
+    __tablename__ = "provider_prices"
+
+    price_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prices.id", ondelete="CASCADE"), primary_key=True)
+    stripe_price_id: Mapped[str] = mapped_column(String(255), unique=True)
+    stripe_product_id: Mapped[str] = mapped_column(String(255))
+
+
+class CheckoutSession(IdMixin, CreatedMixin, Base):
+    __tablename__ = "checkout_sessions"
+    __table_args__ = (Index("ix_checkout_sessions_user_price", "user_id", "price_id", "status"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    creator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
+    offering_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("offerings.id", ondelete="CASCADE"))
+    price_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prices.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    stripe_session_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    url: Mapped[str | None] = mapped_column(Text)
+    success_url: Mapped[str] = mapped_column(Text)
+    cancel_url: Mapped[str] = mapped_column(Text)
+    discount_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    upgrade_offer_id: Mapped[uuid.UUID | None]
+    referral_code: Mapped[str | None] = mapped_column(String(64))
+    purchase_id: Mapped[uuid.UUID | None]
+    subscription_id: Mapped[uuid.UUID | None]
+    expires_at: Mapped[datetime]
+
+    price: Mapped[Price] = relationship()
+    offering: Mapped[Offering] = relationship()
+
+
+class Purchase(IdMixin, CreatedMixin, Base):
+    """A paid one-off: a service or a product."""
+
+    __tablename__ = "purchases"
+    __table_args__ = (
+        Index("ix_purchases_user_created", "user_id", "created_at", "id"),
+        Index("ix_purchases_offering", "offering_id", "status"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    creator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"), index=True)
+    offering_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("offerings.id", ondelete="CASCADE"))
+    price_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prices.id", ondelete="CASCADE"))
+    checkout_session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("checkout_sessions.id"), unique=True)
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # paid | refunded (in full) ; a partial refund keeps `paid`.
+    status: Mapped[str] = mapped_column(String(16), default="paid")
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # `created` of the newest dispute event applied; an older one arriving late is skipped.
+    dispute_event_at: Mapped[datetime | None]
+    paid_at: Mapped[datetime]
+
+    offering: Mapped[Offering] = relationship()
+    user: Mapped[User] = relationship()
+
+    @property
+    def grants_access(self) -> bool:
+        return self.status == "paid" and not self.disputed
+
+
+class Subscription(IdMixin, CreatedMixin, Base):
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        Index("ix_subscriptions_user_created", "user_id", "created_at", "id"),
+        Index("ix_subscriptions_creator_status", "creator_id", "status", "created_at", "id"),
+        # Analytics: a creator's memberships by start, and the member export's keyset order.
+        Index("ix_subscriptions_creator_started", "creator_id", "started_at", "id"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    creator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
+    offering_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("offerings.id", ondelete="CASCADE"))
+    price_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prices.id", ondelete="CASCADE"))
+    stripe_subscription_id: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(24))
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    current_period_start: Mapped[datetime | None]
+    current_period_end: Mapped[datetime | None]
+    trial_end: Mapped[datetime | None]
+    canceled_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    past_due_since: Mapped[datetime | None]
+    started_at: Mapped[datetime] = mapped_column(default=clock.utcnow)
+    # An upgrade waiting for its payment, and a downgrade waiting for the period end.
+    pending_price_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("prices.id"))
+    scheduled_price_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("prices.id"))
+    synced_at: Mapped[datetime | None]
+
+    price: Mapped[Price] = relationship(foreign_keys=[price_id])
+    offering: Mapped[Offering] = relationship()
+    user: Mapped[User] = relationship()
+    creator: Mapped[Creator] = relationship()
+
+
+class Payment(IdMixin, CreatedMixin, Base):
+    """Money received: one row per paid purchase or paid invoice (the sales ledger)."""
+
+    __tablename__ = "payments"
+    __table_args__ = (Index("ix_payments_creator_paid", "creator_id", "paid_at", "id"),)
+
+    creator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    offering_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("offerings.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # purchase | invoice
+    purchase_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("purchases.id"), unique=True)
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscriptions.id"))
+    stripe_invoice_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    billing_reason: Mapped[str | None] = mapped_column(String(64))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    paid_at: Mapped[datetime]
+
+    offering: Mapped[Offering] = relationship()
+    user: Mapped[User] = relationship()
+
+
+class Refund(IdMixin, CreatedMixin, Base):
+    __tablename__ = "refunds"
+
+    purchase_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("purchases.id", ondelete="CASCADE"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    stripe_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+
+
+class WebhookEvent(CreatedMixin, Base):
+    """The inbox: every provider event, stored before it is applied."""
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (Index("ix_webhook_events_pending", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # evt_…
+    type: Mapped[str] = mapped_column(String(128))
+    account: Mapped[str | None] = mapped_column(String(255))
+    livemode: Mapped[bool] = mapped_column(Boolean, default=False)
+    api_version: Mapped[str | None] = mapped_column(String(64))
+    event_created: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # pending | processing | done | ignored | failed | dead
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=clock.utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    processed_at: Mapped[datetime | None]
+
+
+class IdempotentRequest(CreatedMixin, Base):
+    """The first answer to a request sent with an Idempotency-Key, for replays."""
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+
+
+class LocalObject(CreatedMixin, Base):
+    """State of the local payment gateway (development and demos only)."""
+
+    __tablename__ = "local_gateway_objects"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class UpgradeOffer(IdMixin, CreatedMixin, Base):
+    """A creator's invitation from a one-off offering to a membership price, with a credit."""
+
+    __tablename__ = "upgrade_offers"
+    __table_args__ = (Index("ix_upgrade_offers_from", "from_offering_id"),)
+
+    creator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"), index=True)
+    from_offering_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("offerings.id", ondelete="CASCADE"))
+    to_price_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prices.id", ondelete="CASCADE"))
+    credit_percent: Mapped[int | None] = mapped_column(Integer)
+    credit_amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    valid_days: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    to_price: Mapped[Price] = relationship()
+    from_offering: Mapped[Offering] = relationship()
+
+
+class UpgradeRedemption(IdMixin, CreatedMixin, Base):
+    """An upgrade offer taken for one purchase, through one checkout session."""
+
+    __tablename__ = "upgrade_redemptions"
+    __table_args__ = (Index("ix_upgrade_redemptions_offer_purchase", "upgrade_offer_id", "purchase_id"),)
+
+    upgrade_offer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("upgrade_offers.id", ondelete="CASCADE"))
+    purchase_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("purchases.id", ondelete="CASCADE"))
+    checkout_session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("checkout_sessions.id"), unique=True)
+    credit_minor: Mapped[int] = mapped_column(BigInteger)

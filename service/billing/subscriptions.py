@@ -1,0 +1,309 @@
+"""Subscriptions: mirror the provider's state, and the subscriber's own actions.
+
+Our row is a cache of the provider's subscription. It is only ever written from
+a freshly retrieved copy (`sync_subscription`) or from the answer to our own
+update call, never from a webhook payload, so event order cannot matter.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..accounts.models import User
+from ..catalog.models import Price
+from ..common import clock
+from ..common.db import insert_or_ignore
+from ..common.errors import Conflict, NotFound, Unprocessable
+from ..common.money import percent_of
+from ..common.pagination import keyset, page
+from ..creators.models import Creator
+from ..extensions import db
+from .gateway import SubscriptionInfo, current_gateway
+from .models import FINAL_STATUSES, LIVE_STATUSES, Payment, ProviderPrice, Subscription
+from .prices import provider_price_id
+
+
+class NotChangeable(Conflict):
+    code = "subscription_not_changeable"
+    title = "This subscription cannot be changed in its current state"
+
+
+class CannotResume(Conflict):
+    code = "cannot_resume"
+    title = "Only a subscription set to end at the period end can be resumed, before that end"
+
+
+class InvalidTargetPrice(Unprocessable):
+    code = "invalid_target_price"
+    title = "Choose another active recurring price of the same creator"
+
+
+def grants_access(sub: Subscription, now: datetime | None = None) -> bool:
+    """Access while trialing or active, and for a grace period while past due."""
+    now = now or clock.utcnow()
+    if sub.status in ("trialing", "active"):
+        return True
+    if sub.status == "past_due" and sub.past_due_since is not None:
+        grace = timedelta(days=current_app.config["PAST_DUE_GRACE_DAYS"])
+        return now < sub.past_due_since + grace
+    return False
+
+
+def _our_price_id(provider_price: str | None, metadata: dict[str, str]) -> uuid.UUID | None:
+    if provider_price:
+        found = db.session.scalar(
+            select(ProviderPrice.price_id).where(ProviderPrice.stripe_price_id == provider_price)
+        )
+        if found:
+            return found
+    return uuid.UUID(metadata["price_id"]) if metadata.get("price_id") else None
+
+
+def apply(sub: Subscription, info: SubscriptionInfo) -> None:
+    """Copy the provider's current state onto our row."""
+    if sub.status in FINAL_STATUSES and info.status not in FINAL_STATUSES:
+        return  # a final state is final; whatever says otherwise is stale
+    now = clock.utcnow()
+    if info.status == "past_due" and sub.status != "past_due":
+        sub.past_due_since = now
+    elif info.status != "past_due":
+        sub.past_due_since = None
+    price_id = _our_price_id(info.price, info.metadata)
+    if price_id is not None and price_id != sub.price_id:
+        sub.price_id = price_id
+        sub.offering_id = db.session.get(Price, price_id).offering_id  # type: ignore[union-attr]
+    if sub.pending_price_id and (sub.pending_price_id == sub.price_id or not info.pending_update):
+        sub.pending_price_id = None  # the upgrade was paid, or it lapsed and the old price stays
+    if sub.scheduled_price_id == sub.price_id:
+        sub.scheduled_price_id = None
+    sub.status = info.status
+    sub.cancel_at_period_end = info.cancel_at_period_end
+    sub.current_period_start = info.current_period_start
+    sub.current_period_end = info.current_period_end
+    sub.trial_end, sub.canceled_at, sub.ended_at = info.trial_end, info.canceled_at, info.ended_at
+    sub.synced_at = now
+    db.session.flush()
+
+
+def _locked(stripe_subscription_id: str) -> Subscription | None:
+    return db.session.scalar(
+        select(Subscription)
+        .where(Subscription.stripe_subscription_id == stripe_subscription_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def sync_subscription(stripe_subscription_id: str) -> str | None:
+    """Re-read a subscription from the gateway and upsert ours. Returns "unmatched"
+    when the provider's subscription is not one of ours."""
+    info = current_gateway().retrieve_subscription(stripe_subscription_id)
+    sub = _locked(info.id)
+    if sub is None:
+        meta = info.metadata
+        if not {"user_id", "creator_id", "offering_id", "price_id"} <= meta.keys():
+            return "unmatched"
+        insert_or_ignore(
+            db.session,
+            Subscription,
+            {
+                "stripe_subscription_id": info.id,
+                "user_id": uuid.UUID(meta["user_id"]),
+                "creator_id": uuid.UUID(meta["creator_id"]),
+                "offering_id": uuid.UUID(meta["offering_id"]),
+                "price_id": uuid.UUID(meta["price_id"]),
+                "status": info.status,
+                "cancel_at_period_end": False,
+            },
+        )
+        sub = _locked(info.id)
+        assert sub is not None
+    apply(sub, info)
+    _link_checkout(sub, info)
+    return None
+
+
+def _link_checkout(sub: Subscription, info: SubscriptionInfo) -> None:
+    from .models import CheckoutSession
+
+    session_id = info.metadata.get("checkout_session_id")
+    if session_id:
+        session = db.session.get(CheckoutSession, uuid.UUID(session_id))
+        if session is not None and session.subscription_id is None:
+            session.subscription_id = sub.id
+
+
+def invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
+    parent = (invoice.get("parent") or {}).get("subscription_details") or {}
+    value = parent.get("subscription") or invoice.get("subscription")
+    return value.get("id") if isinstance(value, dict) else value
+
+
+def record_invoice_paid(invoice: dict[str, Any]) -> str | None:
+    """Ledger row for a paid invoice (once per invoice id), then re-sync its subscription."""
+    stripe_sub_id = invoice_subscription_id(invoice)
+    if not stripe_sub_id:
+        return "ignored"
+    outcome = sync_subscription(stripe_sub_id)
+    sub = db.session.scalar(select(Subscription).where(Subscription.stripe_subscription_id == stripe_sub_id))
+    if sub is None:
+        return outcome
+    amount = int(invoice.get("amount_paid") or 0)
+    if amount > 0:
+        fee_percent = Decimal(str(current_app.config["PLATFORM_FEE_PERCENT"]))
+        insert_or_ignore(
+            db.session,
+            Payment,
+            {
+                "stripe_invoice_id": invoice["id"],
+                "kind": "invoice",
+                "creator_id": sub.creator_id,
+                "user_id": sub.user_id,
+                "offering_id": sub.offering_id,
+                "subscription_id": sub.id,
+                "billing_reason": invoice.get("billing_reason"),
+                "amount_minor": amount,
+                "fee_minor": percent_of(amount, fee_percent),
+                "currency": invoice.get("currency") or sub.price.currency,
+                "paid_at": clock.utcnow(),
+            },
+        )
+    return None
+
+
+def get_visible(*, viewer: User, subscription_id: uuid.UUID) -> Subscription:
+    """A subscription seen by its subscriber or its creator. Raises NotFound."""
+    sub = db.session.get(Subscription, subscription_id)
+    if sub is None or viewer.id not in (sub.user_id, sub.creator.user_id):
+        raise NotFound("No such subscription.")
+    return sub
+
+
+def get_own(*, user: User, subscription_id: uuid.UUID) -> Subscription:
+    """The caller's own subscription (the creator may only look). Raises NotFound."""
+    sub = db.session.get(Subscription, subscription_id)
+    if sub is None or sub.user_id != user.id:
+        raise NotFound("No such subscription.")
+    return sub
+
+
+def _key(sub: Subscription, action: str) -> str:
+    # Same intent from the same observed state → same key; a later change gets a new one.
+    marker = int((sub.synced_at or sub.created_at).timestamp() * 1000)
+    return f"sub:{sub.id}:{action}:{marker}"
+
+
+def cancel(*, sub: Subscription, at_period_end: bool) -> Subscription:
+    """Cancel at the period end (access continues) or now (access ends). Raises NotChangeable."""
+    if sub.status in FINAL_STATUSES:
+        raise NotChangeable("The subscription has already ended.")
+    gateway = current_gateway()
+    if at_period_end:
+        info = gateway.set_cancel_at_period_end(
+            sub.stripe_subscription_id, cancel=True, idempotency_key=_key(sub, "cancel-at-end")
+        )
+    else:
+        info = gateway.cancel_subscription_now(
+            sub.stripe_subscription_id, idempotency_key=_key(sub, "cancel-now")
+        )
+    apply(sub, info)
+    return sub
+
+
+def resume(*, sub: Subscription) -> Subscription:
+    """Undo a cancel-at-period-end while the period lasts. Raises CannotResume."""
+    ends = sub.current_period_end
+    if sub.status in FINAL_STATUSES or not sub.cancel_at_period_end or (ends and ends <= clock.utcnow()):
+        raise CannotResume()
+    info = current_gateway().set_cancel_at_period_end(
+        sub.stripe_subscription_id, cancel=False, idempotency_key=_key(sub, "resume")
+    )
+    apply(sub, info)
+    return sub
+
+
+def _monthly(price: Price) -> Decimal:
+    months = (price.interval_count or 1) * (12 if price.interval == "year" else 1)
+    return Decimal(price.amount_minor) / months
+
+
+def change(*, sub: Subscription, price_id: uuid.UUID) -> Subscription:
+    """Move to another price of the same creator: an upgrade is charged now and applied
+    once paid; a downgrade waits for the period end. Raises NotChangeable, InvalidTargetPrice."""
+    if sub.status not in ("active", "trialing"):
+        raise NotChangeable()
+    target = db.session.get(Price, price_id)
+    if (
+        target is None
+        or target.id == sub.price_id
+        or not target.active
+        or target.type != "recurring"
+        or target.offering.creator_id != sub.creator_id
+        or target.offering.status != "published"
+        or target.offering.kind != sub.offering.kind
+        or target.currency != sub.price.currency
+    ):
+        raise InvalidTargetPrice(errors={"price_id": ["Not a price you can change to."]})
+    gateway = current_gateway()
+    new_provider_price = provider_price_id(target)
+    if _monthly(target) > _monthly(sub.price):
+        info = gateway.retrieve_subscription(sub.stripe_subscription_id)
+        sub.pending_price_id = target.id
+        info = gateway.upgrade_subscription(
+            sub.stripe_subscription_id,
+            item_id=info.item_id or "",
+            price=new_provider_price,
+            idempotency_key=_key(sub, f"upgrade:{target.id}"),
+        )
+        apply(sub, info)
+    else:
+        gateway.schedule_price_change(
+            sub.stripe_subscription_id,
+            current_price=provider_price_id(sub.price),
+            new_price=new_provider_price,
+            idempotency_key=_key(sub, f"downgrade:{target.id}"),
+        )
+        sub.scheduled_price_id = target.id
+        db.session.flush()
+    return sub
+
+
+def list_for_user(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
+    stmt = select(Subscription).where(Subscription.user_id == user.id)
+    order = (Subscription.created_at, Subscription.id)
+    rows = db.session.scalars(keyset(stmt, order=order, limit=limit, cursor=cursor)).all()
+    return page(rows, limit=limit, key=lambda s: (s.created_at, s.id))
+
+
+def list_members(
+    *, creator: Creator, status: str | None, offering_id: uuid.UUID | None, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """The creator's subscriptions (all statuses unless filtered), newest first."""
+    stmt = select(Subscription).where(Subscription.creator_id == creator.id)
+    if status:
+        stmt = stmt.where(Subscription.status == status)
+    if offering_id:
+        stmt = stmt.where(Subscription.offering_id == offering_id)
+    order = (Subscription.created_at, Subscription.id)
+    rows = db.session.scalars(keyset(stmt, order=order, limit=limit, cursor=cursor)).all()
+    return page(rows, limit=limit, key=lambda s: (s.created_at, s.id))
+
+
+def cancel_all_for_user(user_id: str) -> None:
+    """Job: set every live subscription of a (deleted) user to end at its period end."""
+    subs = db.session.scalars(
+        select(Subscription).where(
+            Subscription.user_id == uuid.UUID(user_id),
+            Subscription.status.in_(LIVE_STATUSES),
+            Subscription.cancel_at_period_end.is_(False),
+        )
+    ).all()
+    for sub in subs:
+        cancel(sub=sub, at_period_end=True)
+        db.session.commit()

@@ -1,0 +1,188 @@
+"""The webhook inbox: store every provider event first, apply it second.
+
+`record_event` inserts by event id (a repeat is a no-op) in the request's
+transaction; the route commits and answers 2xx, then `process_event` applies
+the event in its own transaction. Handlers re-read the object from the gateway
+and upsert by provider id, so duplicates, reordering and concurrent deliveries
+all converge on the provider's current state. A failing handler leaves the
+event in the inbox with a backoff; `flask billing process-inbox` retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from ..common import clock
+from ..common.db import insert_or_ignore
+from ..extensions import db
+from . import checkout, payouts, purchases, subscriptions
+from .models import WebhookEvent
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+Handler = Callable[[dict[str, Any], WebhookEvent], str | None]
+
+
+def record_event(event: dict[str, Any]) -> bool:
+    """Store an event in the inbox; False when its id was already there."""
+    return insert_or_ignore(
+        db.session,
+        WebhookEvent,
+        {
+            "id": event["id"],
+            "type": event["type"],
+            "account": event.get("account"),
+            "livemode": bool(event.get("livemode")),
+            "api_version": event.get("api_version"),
+            "event_created": datetime.fromtimestamp(int(event.get("created") or 0), UTC),
+            "payload": event,
+        },
+    )
+
+
+def _claim(event_id: str) -> WebhookEvent | None:
+    """Take the event for processing; None if another worker has it or it is finished."""
+    now = clock.utcnow()
+    claimed = db.session.execute(
+        update(WebhookEvent)
+        .where(
+            WebhookEvent.id == event_id,
+            WebhookEvent.status.in_(("pending", "failed")),
+            WebhookEvent.next_attempt_at <= now,
+        )
+        .values(status="processing", attempts=WebhookEvent.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return db.session.get(WebhookEvent, event_id, populate_existing=True)
+
+
+def process_event(event_id: str) -> str | None:
+    """Apply one stored event; returns its final status (None if not claimed)."""
+    event = _claim(event_id)
+    if event is None:
+        return None
+    handler = HANDLERS.get(event.type)
+    try:
+        outcome = handler(event.payload["data"]["object"], event) if handler else "ignored"
+        event.status, event.processed_at, event.last_error = outcome or "done", clock.utcnow(), None
+        db.session.commit()
+    except Exception as exc:  # any failure: keep the event and retry it later
+        db.session.rollback()
+        log.exception("webhook %s (%s) failed", event_id, event.type)
+        _record_failure(event_id, exc)
+    return db.session.get(WebhookEvent, event_id, populate_existing=True).status  # type: ignore[union-attr]
+
+
+def _record_failure(event_id: str, exc: Exception) -> None:
+    event = db.session.get(WebhookEvent, event_id, populate_existing=True)
+    assert event is not None
+    dead = event.attempts >= MAX_ATTEMPTS
+    event.status = "dead" if dead else "failed"
+    event.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+    event.next_attempt_at = clock.utcnow() + timedelta(seconds=2**event.attempts)
+    db.session.commit()
+
+
+def process_due(limit: int = 500) -> int:
+    """Apply pending and failed events whose time has come (also recovers stuck ones)."""
+    now = clock.utcnow()
+    stale = now - timedelta(minutes=5)
+    ids = db.session.scalars(
+        select(WebhookEvent.id)
+        .where(
+            or_(
+                WebhookEvent.status.in_(("pending", "failed")),
+                # A worker died mid-event: its claim is old, give the event back.
+                (WebhookEvent.status == "processing") & (WebhookEvent.next_attempt_at < stale),
+            ),
+            WebhookEvent.next_attempt_at <= now,
+        )
+        .order_by(WebhookEvent.event_created, WebhookEvent.id)
+        .limit(limit)
+    ).all()
+    db.session.execute(
+        update(WebhookEvent)
+        .where(WebhookEvent.id.in_(ids), WebhookEvent.status == "processing")
+        .values(status="failed")
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return sum(process_event(i) is not None for i in ids)
+
+
+def _subscription_event(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    return subscriptions.sync_subscription(obj["id"])
+
+
+def _invoice_paid(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    return subscriptions.record_invoice_paid(obj)
+
+
+def _invoice_failed(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    sub_id = subscriptions.invoice_subscription_id(obj)
+    return subscriptions.sync_subscription(sub_id) if sub_id else "ignored"
+
+
+def _checkout_completed(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    return checkout.fulfil_checkout(obj["id"])
+
+
+def _checkout_failed(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    return checkout.close_checkout(obj["id"], status="failed")
+
+
+def _checkout_expired(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    return checkout.close_checkout(obj["id"], status="expired")
+
+
+def _charge_refunded(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    return purchases.record_refund(
+        payment_intent=obj.get("payment_intent"), refunded=int(obj["amount_refunded"])
+    )
+
+
+def _dispute(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    open_ = event.type == "charge.dispute.created" or obj.get("status") not in ("won", "warning_closed")
+    return purchases.record_dispute(
+        payment_intent=obj.get("payment_intent"), open_=open_, event_created=event.event_created
+    )
+
+
+def _account_updated(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    return payouts.apply_account_event(obj, event_created=event.event_created)
+
+
+def _account_deauthorized(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    # The account no longer lets us read it: trust the signed event, never retrieve.
+    return payouts.deauthorize(event.account or obj.get("id"), event_created=event.event_created)
+
+
+HANDLERS: dict[str, Handler] = {
+    "checkout.session.completed": _checkout_completed,
+    "checkout.session.async_payment_succeeded": _checkout_completed,
+    "checkout.session.async_payment_failed": _checkout_failed,
+    "checkout.session.expired": _checkout_expired,
+    "customer.subscription.created": _subscription_event,
+    "customer.subscription.updated": _subscription_event,
+    "customer.subscription.deleted": _subscription_event,
+    "customer.subscription.paused": _subscription_event,
+    "customer.subscription.resumed": _subscription_event,
+    "customer.subscription.pending_update_applied": _subscription_event,
+    "customer.subscription.pending_update_expired": _subscription_event,
+    "invoice.paid": _invoice_paid,
+    "invoice.payment_failed": _invoice_failed,
+    "charge.refunded": _charge_refunded,
+    "charge.dispute.created": _dispute,
+    "charge.dispute.closed": _dispute,
+    "account.updated": _account_updated,
+    "account.application.deauthorized": _account_deauthorized,
+}

@@ -1,0 +1,150 @@
+"""Posts: publishing, and who may read them, decided in bulk for whole pages."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import contains_eager
+
+from ..accounts.models import User
+from ..billing.access import access_clause
+from ..billing.models import Subscription
+from ..catalog import service as catalog
+from ..catalog.models import Offering
+from ..common.errors import Unprocessable
+from ..common.pagination import keyset, page
+from ..creators import service as creators
+from ..creators.models import Creator
+from ..extensions import db
+from ..followers.models import Follow
+from .models import Post
+
+
+class InvalidPostTiers(Unprocessable):
+    code = "invalid_post_tiers"
+    title = "The tiers are not this creator's membership tiers"
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What a viewer has with one creator, as far as reading posts goes."""
+
+    owner: bool = False
+    following: bool = False
+    # Offering ids (as strings) of the viewer's access-granting memberships.
+    tiers: frozenset[str] = frozenset()
+
+
+def may_read(post: Post, standing: Standing) -> bool:
+    """The visibility rule: may a viewer with this standing read this post?"""
+    if standing.owner or post.visibility == "public":
+        return True
+    if post.visibility == "followers":
+        return standing.following or bool(standing.tiers)
+    if post.visibility == "members":
+        return bool(standing.tiers)
+    return not standing.tiers.isdisjoint(post.tier_ids)
+
+
+def _memberships(user_id: uuid.UUID) -> Select[Any]:
+    """(creator id, tier id) of the user's memberships that grant access now, as billing rules."""
+    return (
+        select(Subscription.creator_id, Subscription.offering_id)
+        .join(Offering, Offering.id == Subscription.offering_id)
+        .where(Subscription.user_id == user_id, Offering.kind == "membership", access_clause())
+    )
+
+
+def _followed(viewer: User, creator_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    stmt = select(Follow.creator_id).where(Follow.user_id == viewer.id, Follow.creator_id.in_(creator_ids))
+    return set(db.session.scalars(stmt))
+
+
+def _tiers(viewer: User, creator_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
+    found: dict[uuid.UUID, set[str]] = defaultdict(set)
+    stmt = _memberships(viewer.id).where(Subscription.creator_id.in_(creator_ids))
+    for creator_id, tier_id in db.session.execute(stmt):
+        found[creator_id].add(str(tier_id))
+    return {creator_id: frozenset(tiers) for creator_id, tiers in found.items()}
+
+
+def standings(*, viewer: User | None, of: Iterable[Creator]) -> dict[uuid.UUID, Standing]:
+    """The viewer's standing with each creator: two queries however many creators."""
+    by_id = {c.id: c for c in of}
+    if viewer is None:
+        return {creator_id: Standing() for creator_id in by_id}
+    owned = {cid for cid, c in by_id.items() if creators.is_owner(viewer, c)}
+    others = [cid for cid in by_id if cid not in owned]
+    if not others:
+        return {cid: Standing(owner=True) for cid in owned}
+    followed, tiers = _followed(viewer, others), _tiers(viewer, others)
+    return {
+        cid: Standing(owner=cid in owned, following=cid in followed, tiers=tiers.get(cid, frozenset()))
+        for cid in by_id
+    }
+
+
+def show_to(posts: Sequence[Post], *, viewer: User | None) -> None:
+    """Unlock the posts this viewer may read; the rest stay teasers."""
+    by_creator = standings(viewer=viewer, of={p.creator_id: p.creator for p in posts}.values())
+    for post in posts:
+        post._readable = may_read(post, by_creator[post.creator_id])
+
+
+def _check_tiers(creator: Creator, tier_ids: list[uuid.UUID]) -> None:
+    unknown = catalog.unknown_tiers(creator=creator, tier_ids=tier_ids)
+    if unknown:
+        raise InvalidPostTiers(errors={"tier_ids": [f"Not one of your tiers: {i}" for i in unknown]})
+
+
+def create_post(
+    *, creator: Creator, title: str, body: str, visibility: str, tier_ids: list[uuid.UUID] | None = None
+) -> Post:
+    """Publish a post now. Raises InvalidPostTiers."""
+    tier_ids = list(dict.fromkeys(tier_ids or []))
+    _check_tiers(creator, tier_ids)
+    post = Post(
+        creator=creator,
+        title=title,
+        body=body,
+        visibility=visibility,
+        tier_ids=[str(i) for i in tier_ids],
+    )
+    db.session.add(post)
+    db.session.flush()
+    post._readable = True  # its author
+    return post
+
+
+def _page(stmt: Select[Any], *, viewer: User | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    """A page of posts, newest first, each unlocked or left a teaser for the viewer."""
+    # The creator comes in the same row; its tags are not shown, so they are not fetched.
+    creator = contains_eager(Post.creator)
+    stmt = (
+        stmt.join(Post.creator)
+        .options(creator, creator.lazyload(Creator.tag_rows))
+        .where(Creator.deleted_at.is_(None))
+    )
+    rows = db.session.scalars(keyset(stmt, order=(Post.created_at, Post.id), limit=limit, cursor=cursor))
+    result = page(rows.all(), limit=limit, key=lambda p: (p.created_at, p.id))
+    show_to(result["data"], viewer=viewer)
+    return result
+
+
+def list_posts(*, creator: Creator, viewer: User | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    """A creator's posts, newest first; those the viewer may not read come as teasers."""
+    stmt = select(Post).where(Post.creator_id == creator.id)
+    return _page(stmt, viewer=viewer, limit=limit, cursor=cursor)
+
+
+def feed(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
+    """Posts of the creators the user follows or is a member of, newest first, teasers included."""
+    followed = select(Follow.creator_id).where(Follow.user_id == user.id)
+    member_of = _memberships(user.id).with_only_columns(Subscription.creator_id)
+    stmt = select(Post).where(or_(Post.creator_id.in_(followed), Post.creator_id.in_(member_of)))
+    return _page(stmt, viewer=user, limit=limit, cursor=cursor)

@@ -1,0 +1,340 @@
+"""Conversations and their messages: who may start one, sending, reading, unread counts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy.orm import aliased
+
+from ..accounts.models import User
+from ..billing.signals import purchase_completed
+from ..common import clock
+from ..common.db import insert_or_ignore
+from ..common.errors import Forbidden, NotFound, Unprocessable
+from ..common.pagination import keyset, page
+from ..creators import service as creators
+from ..creators.models import Creator
+from ..extensions import db
+from ..followers import service as followers
+from .models import Conversation, ConversationMember, Message
+from .moderation import check_not_blocked, get_live_user
+
+
+class CannotMessageSelf(Unprocessable):
+    code = "cannot_message_self"
+    title = "You cannot start a conversation with yourself"
+
+
+class DmFollowersOnly(Forbidden):
+    code = "dm_followers_only"
+    title = "This creator takes messages from followers only"
+
+
+class DmMembersOnly(Forbidden):
+    code = "dm_members_only"
+    title = "This creator takes messages from members only"
+
+
+class DmTierRequired(Forbidden):
+    code = "dm_tier_required"
+    title = "This creator takes messages from members of certain tiers only"
+
+
+class DmClosed(Forbidden):
+    code = "dm_closed"
+    title = "This creator does not take direct messages"
+
+
+class DmAudienceOnly(Forbidden):
+    code = "dm_audience_only"
+    title = "Creators can start conversations only with their followers and members"
+
+
+class DmCreatorsOnly(Forbidden):
+    code = "dm_creators_only"
+    title = "Conversations are between a creator and their audience"
+
+
+def ordered_pair(one: uuid.UUID, other: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
+    """The pair as stored: the smaller id first (the same order as the database's)."""
+    return (one, other) if one < other else (other, one)
+
+
+def _find_creator(user_id: uuid.UUID) -> Creator | None:
+    return db.session.scalar(select(Creator).where(Creator.user_id == user_id, Creator.deleted_at.is_(None)))
+
+
+def _find_conversation(one: uuid.UUID, other: uuid.UUID) -> Conversation | None:
+    a, b = ordered_pair(one, other)
+    return db.session.scalar(
+        select(Conversation).where(Conversation.user_a_id == a, Conversation.user_b_id == b)
+    )
+
+
+def open_conversation(*, user_id: uuid.UUID, other_id: uuid.UUID) -> tuple[Conversation, bool]:
+    """The pair's conversation, created when missing (no policy checks); True when new.
+
+    Atomic against a concurrent start: the unique pair lets only one insert win.
+    """
+    a, b = ordered_pair(user_id, other_id)
+    now = clock.utcnow()
+    created = insert_or_ignore(db.session, Conversation, {"user_a_id": a, "user_b_id": b, "created_at": now})
+    conversation = _find_conversation(a, b)
+    assert conversation is not None  # inserted, or already there
+    if created:
+        for member in (a, b):
+            db.session.add(
+                ConversationMember(conversation_id=conversation.id, user_id=member, last_message_at=now)
+            )
+        db.session.flush()
+    return conversation, created
+
+
+def _is_audience(user: User, creator: Creator) -> bool:
+    access = followers.access(user=user, creator=creator)
+    return bool(access["following"] or access["membership"])
+
+
+def _check_dm_policy(user: User, creator: Creator) -> None:
+    """Whether the creator's `dm_policy` lets this user start a conversation."""
+    policy = creator.dm_policy
+    if policy == "everyone":
+        return
+    if policy == "nobody":
+        raise DmClosed()
+    access = followers.access(user=user, creator=creator)
+    membership = access["membership"]
+    if policy == "followers" and not (access["following"] or membership):
+        raise DmFollowersOnly()
+    if policy == "members" and not membership:
+        raise DmMembersOnly()
+    if policy == "tiers" and (
+        not membership or str(membership["tier_offering_id"]) not in creator.dm_tier_ids
+    ):
+        raise DmTierRequired()
+
+
+def _check_may_start(user: User, target: User, target_creator: Creator | None) -> None:
+    own_creator = _find_creator(user.id)
+    if own_creator is not None and _is_audience(target, own_creator):
+        return
+    if target_creator is not None:
+        _check_dm_policy(user, target_creator)
+    elif own_creator is not None:
+        raise DmAudienceOnly()
+    else:
+        raise DmCreatorsOnly()
+
+
+def _resolve_target(creator_handle: str | None, user_id: uuid.UUID | None) -> tuple[User, Creator | None]:
+    if creator_handle is not None:
+        creator = creators.get_by_handle(creator_handle)
+        return get_live_user(creator.user_id), creator
+    target = get_live_user(user_id)  # type: ignore[arg-type]
+    return target, _find_creator(target.id)
+
+
+def start_conversation(
+    *, user: User, creator_handle: str | None = None, user_id: uuid.UUID | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Start a conversation, or return the existing one; True when new.
+
+    Raises NotFound, CannotMessageSelf, Blocked, and for a new conversation one of
+    the Dm* errors. An existing conversation is returned whatever the policy is now.
+    """
+    target, target_creator = _resolve_target(creator_handle, user_id)
+    if target.id == user.id:
+        raise CannotMessageSelf()
+    check_not_blocked(user.id, target.id)
+    if _find_conversation(user.id, target.id) is None:
+        _check_may_start(user, target, target_creator)
+    conversation, created = open_conversation(user_id=user.id, other_id=target.id)
+    return get_conversation_summary(user=user, conversation_id=conversation.id), created
+
+
+def _unread_messages(member: Any) -> Any:
+    """Messages after the member's read marker that the member did not write."""
+    marker = tuple_(member.last_read_at, member.last_read_message_id)
+    return and_(
+        Message.conversation_id == member.conversation_id,
+        tuple_(Message.created_at, Message.id) > marker,
+        or_(Message.sender_id.is_(None), Message.sender_id != member.user_id),
+    )
+
+
+def _summaries_query(user: User) -> Any:
+    """One row per conversation of the user: own side, the other user, their handle,
+    unread count and last message id, all in one statement."""
+    other = aliased(ConversationMember)
+    unread = select(func.count(Message.id)).where(_unread_messages(ConversationMember)).scalar_subquery()
+    last_id = (
+        select(Message.id)
+        .where(Message.conversation_id == ConversationMember.conversation_id)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(ConversationMember, User, Creator.handle, unread, last_id)
+        .join(
+            other, and_(other.conversation_id == ConversationMember.conversation_id, other.user_id != user.id)
+        )
+        .join(User, User.id == other.user_id)
+        .outerjoin(Creator, and_(Creator.user_id == User.id, Creator.deleted_at.is_(None)))
+        .where(ConversationMember.user_id == user.id)
+    )
+
+
+def _summaries(rows: list[Any]) -> list[dict[str, Any]]:
+    """Turn summary rows into response items, fetching every last message in one query."""
+    last_ids = [row[4] for row in rows if row[4] is not None]
+    last = (
+        {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(last_ids)))}
+        if last_ids
+        else {}
+    )
+    return [
+        {
+            "id": member.conversation_id,
+            "other": {"id": other.id, "display_name": other.display_name, "handle": handle},
+            "last_message": last.get(last_id),
+            "last_message_at": member.last_message_at,
+            "unread_count": unread,
+        }
+        for member, other, handle, unread, last_id in rows
+    ]
+
+
+def list_conversations(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
+    """The user's conversations, latest activity first, in two queries whatever the page size."""
+    order = (ConversationMember.last_message_at, ConversationMember.conversation_id)
+    stmt = keyset(_summaries_query(user), order=order, limit=limit, cursor=cursor)
+    result = page(
+        db.session.execute(stmt).all(),
+        limit=limit,
+        key=lambda r: (r[0].last_message_at, r[0].conversation_id),
+    )
+    result["data"] = _summaries(result["data"])
+    return result
+
+
+def get_conversation_summary(*, user: User, conversation_id: uuid.UUID) -> dict[str, Any]:
+    """One conversation as the list shows it. Raises NotFound."""
+    stmt = _summaries_query(user).where(ConversationMember.conversation_id == conversation_id)
+    rows = db.session.execute(stmt).all()
+    if not rows:
+        raise NotFound("No conversation with this id.")
+    return _summaries(rows)[0]
+
+
+def get_membership(*, user: User, conversation_id: uuid.UUID) -> ConversationMember:
+    """The user's side of a conversation; anyone else gets NotFound, as if it did not exist."""
+    member = db.session.get(ConversationMember, (conversation_id, user.id))
+    if member is None:
+        raise NotFound("No conversation with this id.")
+    return member
+
+
+def _other_participant(member: ConversationMember) -> uuid.UUID:
+    conversation = db.session.get(Conversation, member.conversation_id)
+    assert conversation is not None  # a member row implies its conversation
+    return conversation.user_b_id if conversation.user_a_id == member.user_id else conversation.user_a_id
+
+
+def touch(conversation_ids: list[uuid.UUID], *, at: datetime) -> None:
+    """Move the conversations to the top of both participants' lists."""
+    db.session.execute(
+        update(ConversationMember)
+        .where(
+            ConversationMember.conversation_id.in_(conversation_ids), ConversationMember.last_message_at < at
+        )
+        .values(last_message_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _advance_marker(member: ConversationMember, message: Message) -> None:
+    """Move the read marker forward to the message; never back."""
+    marker = tuple_(ConversationMember.last_read_at, ConversationMember.last_read_message_id)
+    db.session.execute(
+        update(ConversationMember)
+        .where(
+            ConversationMember.conversation_id == member.conversation_id,
+            ConversationMember.user_id == member.user_id,
+            marker < tuple_(message.created_at, message.id),
+        )
+        .values(last_read_at=message.created_at, last_read_message_id=message.id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def send_message(*, user: User, conversation_id: uuid.UUID, body: str) -> Message:
+    """Post a text message; the sender has read everything up to it. Raises NotFound, Blocked."""
+    member = get_membership(user=user, conversation_id=conversation_id)
+    check_not_blocked(user.id, _other_participant(member))
+    message = Message(conversation_id=conversation_id, sender_id=user.id, kind="text", body=body)
+    db.session.add(message)
+    db.session.flush()
+    touch([conversation_id], at=message.created_at)
+    _advance_marker(member, message)
+    return message
+
+
+def list_messages(
+    *, user: User, conversation_id: uuid.UUID, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """Messages newest first. Raises NotFound."""
+    get_membership(user=user, conversation_id=conversation_id)
+    stmt = keyset(
+        select(Message).where(Message.conversation_id == conversation_id),
+        order=(Message.created_at, Message.id),
+        limit=limit,
+        cursor=cursor,
+    )
+    return page(db.session.scalars(stmt).all(), limit=limit, key=lambda m: (m.created_at, m.id))
+
+
+def mark_read(*, user: User, conversation_id: uuid.UUID, message_id: uuid.UUID) -> None:
+    """Everything up to this message counts as read. Raises NotFound."""
+    member = get_membership(user=user, conversation_id=conversation_id)
+    message = db.session.scalar(
+        select(Message).where(Message.id == message_id, Message.conversation_id == conversation_id)
+    )
+    if message is None:
+        raise NotFound("No message with this id in the conversation.")
+    _advance_marker(member, message)
+
+
+def count_unread(*, user: User) -> int:
+    """Unread messages over all the user's conversations, for a badge."""
+    stmt = (
+        select(func.count(Message.id))
+        .select_from(ConversationMember)
+        .join(Message, _unread_messages(ConversationMember))
+        .where(ConversationMember.user_id == user.id)
+    )
+    return db.session.scalar(stmt) or 0
+
+
+@purchase_completed.connect
+def _open_service_conversation(purchase: Any, **kwargs: object) -> None:
+    """A bought service is delivered in conversation: open it with a note naming the
+    purchase. A retried webhook finds the note there (unique purchase id)."""
+    if purchase.offering.kind != "service":
+        return
+    creator_user_id = db.session.scalar(select(Creator.user_id).where(Creator.id == purchase.creator_id))
+    conversation, _ = open_conversation(user_id=purchase.user_id, other_id=creator_user_id)
+    now = clock.utcnow()
+    note = {
+        "conversation_id": conversation.id,
+        "sender_id": None,
+        "kind": "system",
+        "body": f"Purchase completed: {purchase.offering.title}",
+        "purchase_id": purchase.id,
+        "created_at": now,
+    }
+    if insert_or_ignore(db.session, Message, note):
+        touch([conversation.id], at=now)

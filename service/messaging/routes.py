@@ -1,0 +1,169 @@
+"""Conversations, messages, unread counts, broadcasts, blocks and reports."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import current_app
+
+from .. import jobs
+from ..accounts.auth import auth_required, current_user, per_user_key
+from ..common.http import Blueprint
+from ..common.pagination import CursorArgs, page_schema
+from ..creators import service as creators
+from ..extensions import db, limiter
+from . import broadcasts, conversations, moderation, privacy  # noqa: F401  (privacy: signal receivers)
+from .schemas import (
+    BroadcastCreateSchema,
+    BroadcastSchema,
+    ConversationSchema,
+    ConversationStartSchema,
+    MessageCreateSchema,
+    MessageSchema,
+    ReadSchema,
+    ReportCreateSchema,
+    ReportSchema,
+    UnreadSchema,
+)
+
+blp = Blueprint(
+    "messaging", __name__, url_prefix="/v1", description="Direct messages between creators and fans"
+)
+
+RATE_LIMITED = {429: "TOO_MANY_REQUESTS"}
+
+
+@blp.route("/conversations", methods=["POST"])
+@auth_required()
+@limiter.limit(lambda: current_app.config["RATELIMIT_CONVERSATIONS"], key_func=per_user_key)
+@blp.arguments(ConversationStartSchema)
+@blp.response(201, ConversationSchema)
+@blp.alt_response(
+    200, schema=ConversationSchema, success=True, description="The conversation already existed"
+)
+@blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND", **RATE_LIMITED})
+def start_conversation(data):
+    """Start a conversation with a creator (by handle) or a user (by id)
+
+    201 when new, 200 with the existing one. Starting one with a creator follows
+    their `dm_policy`; a refusal is a 403 whose `code` says why (`dm_followers_only`,
+    `dm_members_only`, `dm_tier_required`, `dm_closed`). Creators may start
+    conversations with their followers and members only (`dm_audience_only`).
+    Either side having blocked the other is a 403 `blocked`.
+    """
+    summary, created = conversations.start_conversation(user=current_user(), **data)
+    db.session.commit()
+    return summary if created else (summary, 200)
+
+
+@blp.route("/conversations", methods=["GET"])
+@auth_required()
+@blp.arguments(CursorArgs, location="query")
+@blp.response(200, page_schema(ConversationSchema))
+def list_conversations(args):
+    """Your conversations, latest activity first, with unread counts"""
+    return conversations.list_conversations(user=current_user(), limit=args["limit"], cursor=args["cursor"])
+
+
+@blp.route("/conversations/<uuid:conversation_id>/messages", methods=["GET"])
+@auth_required()
+@blp.arguments(CursorArgs, location="query")
+@blp.response(200, page_schema(MessageSchema))
+@blp.doc(responses={404: "NOT_FOUND"})
+def list_messages(args, conversation_id: uuid.UUID):
+    """Messages of a conversation you are in, newest first"""
+    return conversations.list_messages(
+        user=current_user(), conversation_id=conversation_id, limit=args["limit"], cursor=args["cursor"]
+    )
+
+
+@blp.route("/conversations/<uuid:conversation_id>/messages", methods=["POST"])
+@auth_required()
+@limiter.limit(lambda: current_app.config["RATELIMIT_MESSAGES"], key_func=per_user_key)
+@blp.arguments(MessageCreateSchema)
+@blp.response(201, MessageSchema)
+@blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND", **RATE_LIMITED})
+def send_message(data, conversation_id: uuid.UUID):
+    """Send a message
+
+    The body is plain text, stored and returned as sent (never interpreted as
+    HTML): surrounding whitespace is trimmed and control characters other than
+    newline and tab are removed. A block either way is a 403 `blocked`.
+    """
+    message = conversations.send_message(user=current_user(), conversation_id=conversation_id, **data)
+    db.session.commit()
+    return message
+
+
+@blp.route("/conversations/<uuid:conversation_id>/read", methods=["POST"])
+@auth_required()
+@blp.arguments(ReadSchema)
+@blp.response(204)
+@blp.doc(responses={404: "NOT_FOUND"})
+def mark_read(data, conversation_id: uuid.UUID):
+    """Mark the conversation read up to a message"""
+    conversations.mark_read(user=current_user(), conversation_id=conversation_id, **data)
+    db.session.commit()
+
+
+@blp.route("/me/unread", methods=["GET"])
+@auth_required()
+@blp.response(200, UnreadSchema)
+def unread():
+    """How many messages you have not read, over all conversations"""
+    return {"total": conversations.count_unread(user=current_user())}
+
+
+@blp.route("/creators/<string:handle>/broadcasts", methods=["POST"])
+@auth_required()
+@blp.arguments(BroadcastCreateSchema)
+@blp.response(202, BroadcastSchema)
+@blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND"})
+def create_broadcast(data, handle: str):
+    """Send one message to your followers, your members or members of chosen tiers
+
+    Answered at once; a job delivers a copy into each recipient's conversation
+    with you, skipping anyone who blocked you. `recipients` is the audience
+    counted when the broadcast was queued. The answer shows the broadcast as
+    accepted (`queued`, nothing `delivered` yet) even when the job has already
+    run; the job counts `delivered` and sets `status` to `done`.
+    """
+    creator = creators.get_owned(user=current_user(), handle=handle)
+    broadcast = broadcasts.create_broadcast(creator=creator, **data)
+    db.session.commit()
+    # Answer with the broadcast as accepted: an inline job may finish it before we reply.
+    accepted = {name: getattr(broadcast, name) for name in BroadcastSchema().fields}
+    jobs.enqueue(broadcasts.deliver_broadcast, str(broadcast.id))
+    return accepted
+
+
+@blp.route("/users/<uuid:user_id>/block", methods=["POST"])
+@auth_required()
+@blp.response(204)
+@blp.doc(responses={404: "NOT_FOUND", 422: "UNPROCESSABLE_ENTITY"})
+def block(user_id: uuid.UUID):
+    """Block a user: neither of you can message the other (blocking again changes nothing)"""
+    moderation.block(user=current_user(), user_id=user_id)
+    db.session.commit()
+
+
+@blp.route("/users/<uuid:user_id>/block", methods=["DELETE"])
+@auth_required()
+@blp.response(204)
+@blp.doc(responses={404: "NOT_FOUND"})
+def unblock(user_id: uuid.UUID):
+    """Unblock a user"""
+    moderation.unblock(user=current_user(), user_id=user_id)
+    db.session.commit()
+
+
+@blp.route("/reports", methods=["POST"])
+@auth_required()
+@blp.arguments(ReportCreateSchema)
+@blp.response(201, ReportSchema)
+@blp.doc(responses={404: "NOT_FOUND"})
+def create_report(data):
+    """Report a message you received or a user to the moderators"""
+    report = moderation.create_report(user=current_user(), **data)
+    db.session.commit()
+    return report
