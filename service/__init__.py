@@ -81,8 +81,8 @@ def _register_blueprints(app: Flask) -> None:
     from .accounts.routes import blp as accounts
     from .analytics.routes import blp as analytics
     from .billing import access  # noqa: F401  (billing answers other domains' signals)
+    from .billing.growth_routes import blp as growth
     from .billing.routes import blp as billing
-    from .billing.upgrade_routes import blp as upgrade_offers
     from .catalog.routes import blp as catalog
     from .content.routes import blp as content
     from .creators.routes import blp as creators
@@ -98,7 +98,7 @@ def _register_blueprints(app: Flask) -> None:
         catalog,
         followers,
         billing,
-        upgrade_offers,
+        growth,
         messaging,
         content,
         analytics,

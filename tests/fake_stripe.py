@@ -650,6 +650,8 @@ class FakeStripe:
                 item["price"] = copy.deepcopy(self._find(change["price"], "price"))
         if p.get("items") and p.get("proration_behavior") == "always_invoice":
             sub["latest_invoice"] = self.make_invoice(sub_id, billing_reason="subscription_update")["id"]
+        if "discounts" in p:
+            sub["discounts"] = p["discounts"]
         sub["metadata"].update(p.get("metadata") or {})
         return sub
 
@@ -735,6 +737,7 @@ class FakeStripe:
                 "id": secrets.token_hex(4).upper(),
                 "object": "coupon",
                 "amount_off": _int(p.get("amount_off")),
+                "percent_off": _int(p.get("percent_off")),
                 "currency": p.get("currency"),
                 "duration": p.get("duration", "once"),
                 "max_redemptions": _int(p.get("max_redemptions")),

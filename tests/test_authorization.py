@@ -287,6 +287,16 @@ def _upgrade_offer(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/upgrade-offers", {**body, "valid_days": 7}
 
 
+@owned("get", "/v1/creators/{handle}/referral-reward")
+def _get_reward(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/referral-reward", None
+
+
+@owned("put", "/v1/creators/{handle}/referral-reward")
+def _set_reward(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/referral-reward", {"after_paid_referrals": 1}
+
+
 @owned("get", "/v1/creators/{handle}/payouts")
 def _payouts(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/payouts", None

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from service.billing import checkout as checkout_service
-from service.billing.models import CheckoutSession
+from service.billing.models import CheckoutSession, RewardGrant
 from service.common import clock
 from service.extensions import db
 
@@ -229,3 +229,45 @@ def test_top_referrers_in_analytics(client, creator, alice, signup, shop):
     summary = client.get("/v1/creators/cora/analytics/summary", headers=creator.headers).get_json()
     assert summary["top_referrers"][0]["referrer"]["display_name"] == "Alice"
     assert summary["top_referrers"][0]["paid_referrals"] == 1
+
+
+def test_referrer_member_gets_a_free_period_after_n_paid_referrals(app, client, creator, alice, signup, shop):
+    rv = client.put(
+        "/v1/creators/cora/referral-reward", json={"after_paid_referrals": 2}, headers=creator.headers
+    )
+    assert rv.status_code == 200 and rv.get_json() == {"after_paid_referrals": 2}
+    own = buy(client, alice, shop["tier"]["price"]["id"])
+    code = referral_code(client, alice)
+    for _ in range(2):
+        pay(client, signup(), shop["product"]["price"]["id"], referral_code=code)
+    result = app.test_cli_runner().invoke(args=["billing", "simulate", "renew", own["subscription_id"]])
+    assert result.exit_code == 0
+    alice_invoices = [
+        s["amount"]["amount"]
+        for s in sales(client, creator)
+        if s["kind"] == "invoice" and s["buyer"]["display_name"] == "Alice"
+    ]
+    assert alice_invoices == [1000]  # the renewal was free (zero-amount invoices are not sales)
+    # Replaying the same fulfilment grants nothing more.
+    with app.app_context():
+        assert [g.status for g in db.session.query(RewardGrant)] == ["applied"]
+
+
+def test_referral_reward_is_for_the_owner_and_validated(client, creator, bob):
+    assert_problem(
+        client.put(
+            "/v1/creators/cora/referral-reward", json={"after_paid_referrals": 3}, headers=bob.headers
+        ),
+        403,
+    )
+    bad = client.put(
+        "/v1/creators/cora/referral-reward", json={"after_paid_referrals": 0}, headers=creator.headers
+    )
+    assert "after_paid_referrals" in assert_problem(bad, 422)["errors"]
+    off = client.put(
+        "/v1/creators/cora/referral-reward", json={"after_paid_referrals": None}, headers=creator.headers
+    )
+    assert off.get_json() == {"after_paid_referrals": None}
+    assert client.get("/v1/creators/cora/referral-reward", headers=creator.headers).get_json() == {
+        "after_paid_referrals": None
+    }

@@ -21,7 +21,9 @@ from .conftest import assert_problem
 from .fake_stripe import (  # noqa: F401
     API_VERSION,
     buy,
+    deliver,
     fake_stripe,
+    make_event,
     onboard,
     provider_price,
     seller,
@@ -300,3 +302,30 @@ def test_onboarding_called_twice_creates_one_account(client, creator, stripe_mod
         "requirements_due": ["external_account", "tos_acceptance.date"],
         "onboarded": False,
     }
+
+
+def test_referral_reward_puts_a_one_time_free_coupon_on_the_referrers_membership(
+    client, seller, alice, signup, make_offering, stripe_mode
+):
+    tier = make_offering(seller, amount=900)
+    product = make_offering(seller, kind="product", amount=2500)
+    client.put("/v1/creators/cora/referral-reward", json={"after_paid_referrals": 1}, headers=seller.headers)
+    sub_id = subscribe(client, stripe_mode, alice, tier["price"]["id"])
+    code = client.get("/v1/creators/cora/referral-link", headers=alice.headers).get_json()["code"]
+    friend = signup()
+    body = {"price_id": product["price"]["id"], "referral_code": code}
+    rv = client.post(
+        "/v1/checkout/sessions",
+        json={**body, "success_url": "https://app.example/ok", "cancel_url": "https://app.example/no"},
+        headers=friend.headers,
+    )
+    session = stripe_mode.complete_session(rv.get_json()["url"].rsplit("/", 1)[-1])
+    assert deliver(client, make_event("checkout.session.completed", session)).status_code == 200
+    [coupon] = [r for r in stripe_mode.requests_to("/v1/coupons", "POST")]
+    assert coupon.params == {"percent_off": "100", "duration": "once", "max_redemptions": "1"}
+    assert coupon.idempotency_key.startswith("reward:") and coupon.idempotency_key.endswith(":coupon")
+    update = stripe_mode.requests_to("/v1/subscriptions/", "POST")[-1]
+    assert update.params["discounts"][0]["coupon"] == coupon.response["id"]
+    with client.application.app_context():
+        stripe_id = db.session.get(Subscription, uuid.UUID(sub_id)).stripe_subscription_id
+    assert update.path.endswith(stripe_id)

@@ -22,7 +22,7 @@ from ..common.errors import Conflict, NotFound, Unprocessable
 from ..common.money import percent_of
 from ..extensions import db
 from ..followers import referrals
-from . import signals, upgrades
+from . import rewards, signals, upgrades
 from .customers import ensure_customer
 from .gateway import CheckoutRequest, current_gateway
 from .models import LIVE_STATUSES, CheckoutSession, ConnectedAccount, Payment, Purchase, Subscription
@@ -260,7 +260,7 @@ def _credit_referrer(session: CheckoutSession, amount: int | None, currency: str
     subject = session.purchase_id or session.subscription_id
     if not session.referral_code or subject is None:
         return
-    referrals.attribute(
+    credited = referrals.attribute(
         code=session.referral_code,
         referred=session.user_id,
         kind="purchase" if session.mode == "payment" else "subscription",
@@ -269,6 +269,9 @@ def _credit_referrer(session: CheckoutSession, amount: int | None, currency: str
         amount_minor=amount if amount is not None else session.price.amount_minor,
         currency=currency or session.price.currency,
     )
+    code = referrals.find_code(session.referral_code)
+    if credited and code is not None:
+        rewards.reward_referrer(code_owner=code.user_id, creator_id=session.creator_id)
 
 
 def _record_purchase(

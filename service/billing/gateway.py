@@ -139,6 +139,8 @@ class Gateway(Protocol):
 
     def create_coupon(self, *, amount_off: int, currency: str, idempotency_key: str) -> str: ...
 
+    def grant_free_period(self, subscription_id: str, *, idempotency_key: str) -> None: ...
+
 
 def current_gateway() -> Gateway:
     return current_app.extensions["billing.gateway"]

@@ -283,6 +283,11 @@ class LocalGateway:
         sub["scheduled_price"] = new_price
         self._save("subscription", sub)
 
+    def grant_free_period(self, subscription_id: str, *, idempotency_key: str) -> None:
+        sub = self._get(subscription_id, "subscription")
+        sub["free_periods"] = int(sub.get("free_periods") or 0) + 1
+        self._save("subscription", sub)
+
     def create_portal_session(self, *, customer: str, return_url: str) -> str:
         portal = self._save(
             "portal_session", {"id": _new_id("bps"), "customer": customer, "return_url": return_url}
@@ -332,5 +337,8 @@ class LocalGateway:
             current_period_start=start, current_period_end=_period_end(start, **self._recurrence(price))
         )
         sub.update(status="active", trial_end=None)
+        amount = int(price["unit_amount"])
+        if sub.get("free_periods"):
+            sub["free_periods"], amount = int(sub["free_periods"]) - 1, 0
         self._update_sub(sub)
-        self._invoice(sub, int(price["unit_amount"]), "subscription_cycle", paid=True)
+        self._invoice(sub, amount, "subscription_cycle", paid=True)

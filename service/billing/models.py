@@ -259,3 +259,27 @@ class UpgradeRedemption(IdMixin, CreatedMixin, Base):
     purchase_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("purchases.id", ondelete="CASCADE"))
     checkout_session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("checkout_sessions.id"), unique=True)
     credit_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReferralReward(CreatedMixin, Base):
+    """A creator's reward for ambassadors: a free period after every N paid referrals."""
+
+    __tablename__ = "referral_rewards"
+
+    creator_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("creators.id", ondelete="CASCADE"), primary_key=True
+    )
+    after_paid_referrals: Mapped[int] = mapped_column(Integer)
+
+
+class RewardGrant(IdMixin, CreatedMixin, Base):
+    """One reward earned (the n-th milestone of a referrer with a creator), granted once."""
+
+    __tablename__ = "reward_grants"
+    __table_args__ = (UniqueConstraint("referrer_id", "creator_id", "milestone"),)
+
+    referrer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    creator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
+    milestone: Mapped[int] = mapped_column(Integer)
+    # applied: a free period went on the referrer's membership; not_a_member: nothing to credit.
+    status: Mapped[str] = mapped_column(String(16))

@@ -233,3 +233,11 @@ class StripeGateway:
             "max_redemptions": 1,
         }
         return _call(lambda: self.client.v1.coupons.create(params, {"idempotency_key": idempotency_key})).id
+
+    def grant_free_period(self, subscription_id: str, *, idempotency_key: str) -> None:
+        """The subscription's next invoice costs nothing: a 100 % coupon, once."""
+        coupon: CouponCreateParams = {"percent_off": 100, "duration": "once", "max_redemptions": 1}
+        made = _call(
+            lambda: self.client.v1.coupons.create(coupon, {"idempotency_key": idempotency_key + ":coupon"})
+        )
+        self._update(subscription_id, {"discounts": [{"coupon": made.id}]}, idempotency_key)

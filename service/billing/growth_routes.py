@@ -1,4 +1,4 @@
-"""Upgrade offers: creators create them, buyers see the ones they can take."""
+"""Growth levers creators pull: upgrade offers for one-off buyers, rewards for ambassadors."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from ..common.http import Blueprint
 from ..common.schemas import BaseSchema, MoneySchema, StrictInteger
 from ..creators import service as creators
 from ..extensions import db
-from . import upgrades
+from . import rewards, upgrades
 
-blp = Blueprint("upgrade_offers", __name__, url_prefix="/v1", description="One-off buyers become members")
+blp = Blueprint(
+    "growth", __name__, url_prefix="/v1", description="Upgrade offers for one-off buyers, referral rewards"
+)
 
 
 class CreditSchema(BaseSchema):
@@ -93,3 +95,41 @@ def my_upgrade_offers():
     /v1/checkout/sessions to use one.
     """
     return {"data": upgrades.eligible_for(user=current_user()), "next_cursor": None}
+
+
+class ReferralRewardSchema(BaseSchema):
+    after_paid_referrals = StrictInteger(
+        required=True,
+        allow_none=True,
+        validate=ma.validate.Range(1, 100),
+        metadata={
+            "description": "A free period of their membership after every N paid referrals; null: no reward"
+        },
+    )
+
+
+@blp.route("/creators/<string:handle>/referral-reward", methods=["GET"])
+@auth_required()
+@blp.response(200, ReferralRewardSchema)
+@blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND"})
+def get_referral_reward(handle: str):
+    """Your reward for followers who bring paying customers"""
+    rule = rewards.get_reward(creator=creators.get_owned(user=current_user(), handle=handle))
+    return {"after_paid_referrals": rule.after_paid_referrals if rule else None}
+
+
+@blp.route("/creators/<string:handle>/referral-reward", methods=["PUT"])
+@auth_required()
+@blp.arguments(ReferralRewardSchema)
+@blp.response(200, ReferralRewardSchema)
+@blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND"})
+def set_referral_reward(data, handle: str):
+    """Reward ambassadors: a free period of their membership after every N paid referrals
+
+    The period is taken off the referrer's next invoice with you. Referrers who
+    are not members when they reach a milestone get nothing for it.
+    """
+    creator = creators.get_owned(user=current_user(), handle=handle)
+    rewards.set_reward(creator=creator, after_paid_referrals=data["after_paid_referrals"])
+    db.session.commit()
+    return data

@@ -1,0 +1,71 @@
+"""Rewards for ambassadors: after every N paid referrals, a free period of their membership.
+
+The reward goes on the referrer's own membership with the creator, through the
+gateway (a one-time 100 % discount on the next invoice). Each milestone is
+granted once, however often the events that led to it are replayed.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+
+from ..common.db import insert_or_ignore
+from ..creators.models import Creator
+from ..extensions import db
+from ..followers.models import Referral
+from .access import membership_of
+from .gateway import current_gateway
+from .models import ReferralReward, RewardGrant
+
+
+def set_reward(*, creator: Creator, after_paid_referrals: int | None) -> ReferralReward | None:
+    """Set (or with None, remove) the creator's reward rule."""
+    rule = db.session.get(ReferralReward, creator.id)
+    if after_paid_referrals is None:
+        if rule is not None:
+            db.session.delete(rule)
+            db.session.flush()
+        return None
+    if rule is None:
+        rule = ReferralReward(creator_id=creator.id, after_paid_referrals=after_paid_referrals)
+        db.session.add(rule)
+    rule.after_paid_referrals = after_paid_referrals
+    db.session.flush()
+    return rule
+
+
+def get_reward(*, creator: Creator) -> ReferralReward | None:
+    return db.session.get(ReferralReward, creator.id)
+
+
+def reward_referrer(*, code_owner: uuid.UUID, creator_id: uuid.UUID) -> None:
+    """Grant the milestone the referrer just reached, if any (once per milestone)."""
+    rule = db.session.get(ReferralReward, creator_id)
+    if rule is None:
+        return
+    paid = db.session.scalar(
+        select(func.count()).where(
+            Referral.referrer_id == code_owner,
+            Referral.creator_id == creator_id,
+            Referral.kind.in_(("purchase", "subscription")),
+        )
+    )
+    milestone = (paid or 0) // rule.after_paid_referrals
+    if milestone == 0:
+        return
+    membership = membership_of(user_id=code_owner, creator_id=creator_id)
+    values = {"referrer_id": code_owner, "creator_id": creator_id, "milestone": milestone}
+    if not insert_or_ignore(db.session, RewardGrant, {**values, "status": "pending"}):
+        return
+    grant = db.session.scalar(select(RewardGrant).filter_by(**values))
+    assert grant is not None
+    if membership is None:
+        grant.status = "not_a_member"
+    else:
+        current_gateway().grant_free_period(
+            membership.stripe_subscription_id, idempotency_key=f"reward:{grant.id}"
+        )
+        grant.status = "applied"
+    db.session.flush()
