@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.analytics import queries
+from service.analytics import export
 from service.common import clock
 
 from .billing_helpers import buy, onboard
@@ -347,7 +347,7 @@ def _csv_rows(rv):
 
 
 def test_members_csv(monkeypatch, client, creator, signup, make_offering):
-    monkeypatch.setattr(queries, "EXPORT_BATCH", 2)  # several keyset batches from a few rows
+    monkeypatch.setattr(export, "EXPORT_BATCH", 2)  # several keyset batches from a few rows
     clock.freeze(datetime(2025, 5, 1, 8, tzinfo=UTC))
     login(client, creator)
     onboard(client, creator)
@@ -358,7 +358,7 @@ def test_members_csv(monkeypatch, client, creator, signup, make_offering):
         buy(client, signup(display_name=name, email=f"buyer{day}@example.com"), tier["price"]["id"])
     login(client, creator)
     rows = _csv_rows(client.get("/v1/creators/cora/members.csv", headers=creator.headers))
-    assert rows[0] == list(queries.EXPORT_COLUMNS)
+    assert rows[0] == list(export.EXPORT_COLUMNS)
     assert [r[0] for r in rows[1:]] == ['\'=HYPERLINK("http://evil")', "'+plus", "'-minus", "Plain", "Zoe"]
     first = dict(zip(rows[0], rows[1], strict=True))
     assert first["tier"] == "'@home"
@@ -375,5 +375,5 @@ def test_members_csv(monkeypatch, client, creator, signup, make_offering):
 
 def test_members_csv_of_a_creator_without_members(client, creator):
     assert _csv_rows(client.get("/v1/creators/cora/members.csv", headers=creator.headers)) == [
-        list(queries.EXPORT_COLUMNS)
+        list(export.EXPORT_COLUMNS)
     ]

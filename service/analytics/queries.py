@@ -1,4 +1,4 @@
-"""Read-only queries behind the creator's analytics and member export.
+"""Read-only queries behind the creator's analytics.
 
 Every answer takes a fixed number of statements, whatever the length of the
 period or the size of the audience. The rules are in the package docstring;
@@ -9,11 +9,8 @@ that the time series folds over buckets, and the two must say the same thing.
 from __future__ import annotations
 
 import bisect
-import csv
-import io
 import itertools
 import math
-import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -21,9 +18,8 @@ from fractions import Fraction
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, and_, case, column, func, or_, select, tuple_, values
+from sqlalchemy import ColumnElement, Select, and_, case, column, func, or_, select, values
 
-from ..accounts.models import User
 from ..billing.access import access_clause
 from ..billing.models import FINAL_STATUSES, Payment, Subscription
 from ..catalog.models import Offering, Price
@@ -38,19 +34,6 @@ NEVER_STARTED = ("incomplete", "incomplete_expired")
 # The finest instant the database keeps: "before t" for instants on this grid.
 TICK = timedelta(microseconds=1)
 MAX_POINTS = 400
-EXPORT_BATCH = 1000
-EXPORT_COLUMNS = (
-    "subscriber",
-    "tier",
-    "price_amount",
-    "price_currency",
-    "price_interval",
-    "price_interval_count",
-    "status",
-    "started_at",
-    "current_period_end",
-    "cancel_at_period_end",
-)
 
 
 class TooManyPoints(Unprocessable):
@@ -470,67 +453,3 @@ def timeseries(
         "currency": creator.currency if metric in MONEY_METRICS else None,
         "points": [{"at": at, "value": value} for at, value in zip(bounds[:-1], points, strict=True)],
     }
-
-
-# Member export ---------------------------------------------------------------------
-
-
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    text = str(value)
-    # A leading = + - @ (or tab, CR) makes a spreadsheet run the cell as a formula.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _export_batch(creator_id: uuid.UUID, after: tuple[datetime, uuid.UUID] | None) -> list[Any]:
-    stmt = (
-        select(
-            User.display_name,
-            Offering.title,
-            Price.amount_minor,
-            Price.currency,
-            Price.interval,
-            Price.interval_count,
-            Subscription.status,
-            Subscription.started_at,
-            Subscription.current_period_end,
-            Subscription.cancel_at_period_end,
-            Subscription.id,
-        )
-        .join(User, User.id == Subscription.user_id)
-        .join(Offering, Offering.id == Subscription.offering_id)
-        .join(Price, Price.id == Subscription.price_id)
-        .where(Subscription.creator_id == creator_id)
-        .order_by(Subscription.started_at, Subscription.id)
-        .limit(EXPORT_BATCH)
-    )
-    if after is not None:
-        stmt = stmt.where(tuple_(Subscription.started_at, Subscription.id) > tuple_(*after))
-    return list(db.session.execute(stmt))
-
-
-def _csv(rows: Iterable[Sequence[Any]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows([_cell(v) for v in row] for row in rows)
-    return buffer.getvalue()
-
-
-def export_members(*, creator_id: uuid.UUID) -> Iterator[str]:
-    """The creator's subscriptions as CSV text, oldest first, one chunk per batch.
-    Names and prices only: no e-mail addresses, no payment provider ids."""
-    yield _csv([EXPORT_COLUMNS])
-    after = None
-    while True:
-        rows = _export_batch(creator_id, after)
-        # Each batch is its own short read, so a slow download holds no transaction open.
-        db.session.rollback()
-        if rows:
-            yield _csv(row[:-1] for row in rows)
-        if len(rows) < EXPORT_BATCH:
-            return
-        after = (rows[-1].started_at, rows[-1].id)

@@ -7,7 +7,7 @@ from flask import Response, stream_with_context
 from ..accounts.auth import auth_required, current_user
 from ..common.http import Blueprint
 from ..creators import service as creators
-from . import queries
+from . import export, queries
 from .schemas import PeriodArgs, SummarySchema, TimeseriesArgs, TimeseriesSchema
 
 blp = Blueprint("analytics", __name__, url_prefix="/v1", description="Creator analytics and member export")
@@ -88,7 +88,7 @@ def export_members(handle: str):
     with `=`, `+`, `-` or `@`) is prefixed with `'`.
     """
     creator = creators.get_owned(user=current_user(), handle=handle)
-    rows = queries.export_members(creator_id=creator.id)
+    rows = export.export_members(creator_id=creator.id)
     return Response(
         stream_with_context(rows),
         mimetype="text/csv",
