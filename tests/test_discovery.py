@@ -104,3 +104,29 @@ def test_bad_discovery_arguments_return_422(client):
 def test_public_profiles_carry_no_private_data(client, catalog_of_creators):
     text = client.get("/v1/creators").get_data(as_text=True)
     assert "@example.com" not in text and "user_id" not in text
+
+
+def test_discovery_and_following_pages_take_a_constant_number_of_queries(app, client, signup, make_creator):
+    from sqlalchemy import event
+
+    fan = signup()
+
+    def statements(url, headers=None):
+        seen = []
+        with app.app_context():
+            engine = db.engine
+        record = lambda *args: seen.append(1)  # noqa: E731
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            assert client.get(url, headers=headers).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return len(seen)
+
+    counts = []
+    for size in (1, 10):
+        while len(client.get("/v1/creators?limit=100").get_json()["data"]) < size:
+            made = make_creator(signup(), tags=["craft", "wood"])
+            client.post(f"/v1/creators/{made['handle']}/follow", headers=fan.headers)
+        counts.append((statements("/v1/creators?tag=craft"), statements("/v1/me/following", fan.headers)))
+    assert counts[0] == counts[1]

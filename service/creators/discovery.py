@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Float, Select, and_, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy.orm import selectinload
 
 from ..common.pagination import decode_cursor, encode_cursor
 from ..extensions import db
@@ -42,7 +43,7 @@ def _text_filter(stmt: Select[Any], q: str) -> tuple[Select[Any], Any]:
 
 def search_statement(*, q: str | None, tag: str | None, limit: int, cursor: str | None) -> Select[Any]:
     """SELECT creator, rank … for one page (one extra row tells whether there is more)."""
-    stmt = select(Creator).where(Creator.deleted_at.is_(None))
+    stmt = select(Creator).where(Creator.deleted_at.is_(None)).options(selectinload(Creator.tag_rows))
     if tag:
         stmt = stmt.join(CreatorTag, CreatorTag.creator_id == Creator.id).where(
             CreatorTag.tag == normalise_handle(tag)

@@ -33,8 +33,9 @@ class Creator(IdMixin, CreatedMixin, Base):
     updated_at: Mapped[datetime] = mapped_column(default=clock.utcnow, onupdate=clock.utcnow)
 
     user: Mapped[User] = relationship(backref=backref("creator", uselist=False))
+    # Loaded on use; lists of creators ask for them in one go (selectinload).
     tag_rows: Mapped[list[CreatorTag]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="CreatorTag.position"
+        cascade="all, delete-orphan", order_by="CreatorTag.position"
     )
 
     @property

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import selectinload
 
 from ..accounts.models import User
 from ..common.db import insert_or_ignore
@@ -60,6 +61,7 @@ def list_following(*, user: User, limit: int, cursor: str | None) -> dict[str, A
     stmt = (
         select(Follow, Creator)
         .join(Creator, Creator.id == Follow.creator_id)
+        .options(selectinload(Creator.tag_rows))
         .where(Follow.user_id == user.id, Creator.deleted_at.is_(None))
     )
     result = _follows_page(stmt, limit=limit, cursor=cursor)
