@@ -220,3 +220,30 @@ def test_checkout_creation_is_rate_limited_per_user(client, alice, shop):
     finally:
         limiter.enabled = False
     assert codes[:10] == [201] * 10 and codes[10] == 429
+
+
+def test_member_and_sales_lists_take_a_constant_number_of_queries(app, client, creator, shop, signup):
+    from sqlalchemy import event
+
+    from service.extensions import db
+
+    def statements(url):
+        seen = []
+        with app.app_context():
+            engine = db.engine
+        record = lambda *args: seen.append(1)  # noqa: E731
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            assert client.get(url, headers=creator.headers).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return len(seen)
+
+    def both():
+        return statements("/v1/creators/cora/members"), statements("/v1/creators/cora/sales")
+
+    buy(client, signup(), shop["basic"]["price"]["id"])
+    one = both()
+    for _ in range(3):
+        buy(client, signup(), shop["basic"]["price"]["id"])
+    assert both() == one

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..common import clock, security
 from ..common.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
-from ..common.pagination import keyset, page
+from ..common.pagination import paginate
 from ..extensions import db
 from . import signals
 from .models import ApiKey, AuthSession, RefreshToken, User
@@ -306,9 +306,7 @@ def create_api_key(*, user: User, name: str) -> tuple[ApiKey, str]:
 
 def list_api_keys(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
     stmt = select(ApiKey).where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
-    order = (ApiKey.created_at, ApiKey.id)
-    rows = db.session.scalars(keyset(stmt, order=order, limit=limit, cursor=cursor)).all()
-    return page(rows, limit=limit, key=lambda k: (k.created_at, k.id))
+    return paginate(stmt, order=(ApiKey.created_at, ApiKey.id), limit=limit, cursor=cursor)
 
 
 def revoke_api_key(*, user: User, key_id: uuid.UUID) -> None:

@@ -9,25 +9,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 
-from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 
 from ..accounts.models import User
 from ..catalog.models import Offering, Price
 from ..common import clock
 from ..common.db import insert_or_ignore
 from ..common.errors import Conflict, NotFound, Unprocessable
-from ..common.money import percent_of
 from ..extensions import db
 from ..followers import referrals
 from . import rewards, signals, upgrades
+from .access import access_clause
 from .customers import ensure_customer
+from .fees import fee_percent, platform_fee
 from .gateway import CheckoutRequest, current_gateway
 from .models import LIVE_STATUSES, CheckoutSession, ConnectedAccount, Payment, Purchase, Subscription
 from .prices import provider_price_id
-from .subscriptions import grants_access, sync_subscription
+from .subscriptions import sync_subscription
 
 # A second click within this window gets the same checkout page back.
 REUSE_WINDOW = timedelta(minutes=30)
@@ -76,16 +75,12 @@ def _live_subscription(user: User, offering: Offering) -> Subscription | None:
 
 def active_buyers(offering: Offering) -> int:
     """How many people currently hold the offering (for its capacity)."""
-    if offering.kind == "membership" or any(p.type == "recurring" for p in offering.prices):
-        subs = db.session.scalars(select(Subscription).where(Subscription.offering_id == offering.id))
-        holders = {s.user_id for s in subs if grants_access(s)}
-    else:
-        holders = set()
+    members = select(Subscription.user_id).where(Subscription.offering_id == offering.id, access_clause())
     buyers = select(Purchase.user_id).where(
         Purchase.offering_id == offering.id, Purchase.status == "paid", Purchase.disputed.is_(False)
     )
-    holders |= set(db.session.scalars(buyers))
-    return len(holders)
+    holders = union(members, buyers).subquery()
+    return db.session.scalar(select(func.count()).select_from(holders)) or 0
 
 
 def _check_can_buy(user: User, price: Price) -> None:
@@ -174,7 +169,6 @@ def start_checkout(
 
 
 def _request(session: CheckoutSession, user: User, price: Price, coupon: str | None) -> CheckoutRequest:
-    percent = Decimal(str(current_app.config["PLATFORM_FEE_PERCENT"]))
     account = db.session.scalar(
         select(ConnectedAccount).where(ConnectedAccount.creator_id == session.creator_id)
     )
@@ -191,8 +185,9 @@ def _request(session: CheckoutSession, user: User, price: Price, coupon: str | N
         customer=ensure_customer(user),
         provider_price=provider_price_id(price),
         destination=account.stripe_account_id,
-        application_fee_amount=percent_of(price.amount_minor, percent) if session.mode == "payment" else None,
-        application_fee_percent=float(percent) if session.mode == "subscription" else None,
+        application_fee_amount=platform_fee(price.amount_minor) if session.mode == "payment" else None,
+        # Stripe takes the subscription fee as a percentage; it is a config decimal, never money.
+        application_fee_percent=float(fee_percent()) if session.mode == "subscription" else None,
         success_url=session.success_url,
         cancel_url=session.cancel_url,
         client_reference_id=str(session.id),
@@ -303,7 +298,6 @@ def _record_purchase(
     session.purchase_id = purchase.id
     if not created:
         return
-    percent = Decimal(str(current_app.config["PLATFORM_FEE_PERCENT"]))
     db.session.add(
         Payment(
             kind="purchase",
@@ -312,7 +306,7 @@ def _record_purchase(
             offering_id=purchase.offering_id,
             purchase_id=purchase.id,
             amount_minor=paid,
-            fee_minor=percent_of(paid, percent),
+            fee_minor=platform_fee(paid),
             currency=purchase.currency,
             paid_at=purchase.paid_at,
         )

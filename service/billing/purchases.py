@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ..accounts.models import User
 from ..common.errors import NotFound, Unprocessable
-from ..common.pagination import keyset, page
+from ..common.pagination import paginate
 from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
@@ -113,14 +114,11 @@ def record_dispute(*, payment_intent: str | None, open_: bool, event_created: da
 
 def list_for_user(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
     stmt = select(Purchase).where(Purchase.user_id == user.id)
-    order = (Purchase.created_at, Purchase.id)
-    rows = db.session.scalars(keyset(stmt, order=order, limit=limit, cursor=cursor)).all()
-    return page(rows, limit=limit, key=lambda p: (p.created_at, p.id))
+    return paginate(stmt, order=(Purchase.created_at, Purchase.id), limit=limit, cursor=cursor)
 
 
 def list_sales(*, creator: Creator, limit: int, cursor: str | None) -> dict[str, Any]:
     """Money received by the creator: purchases and paid invoices, newest first."""
-    stmt = select(Payment).where(Payment.creator_id == creator.id)
-    order = (Payment.paid_at, Payment.id)
-    rows = db.session.scalars(keyset(stmt, order=order, limit=limit, cursor=cursor)).all()
-    return page(rows, limit=limit, key=lambda p: (p.paid_at, p.id))
+    # Each sale shows its buyer: load them with the page, not one query per row.
+    stmt = select(Payment).where(Payment.creator_id == creator.id).options(selectinload(Payment.user))
+    return paginate(stmt, order=(Payment.paid_at, Payment.id), limit=limit, cursor=cursor)

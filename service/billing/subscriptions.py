@@ -14,16 +14,17 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ..accounts.models import User
 from ..catalog.models import Price
 from ..common import clock
 from ..common.db import insert_or_ignore
 from ..common.errors import Conflict, NotFound, Unprocessable
-from ..common.money import percent_of
-from ..common.pagination import keyset, page
+from ..common.pagination import paginate
 from ..creators.models import Creator
 from ..extensions import db
+from .fees import platform_fee
 from .gateway import SubscriptionInfo, current_gateway
 from .models import FINAL_STATUSES, LIVE_STATUSES, Payment, ProviderPrice, Subscription
 from .prices import provider_price_id
@@ -156,7 +157,6 @@ def record_invoice_paid(invoice: dict[str, Any]) -> str | None:
         return outcome
     amount = int(invoice.get("amount_paid") or 0)
     if amount > 0:
-        fee_percent = Decimal(str(current_app.config["PLATFORM_FEE_PERCENT"]))
         insert_or_ignore(
             db.session,
             Payment,
@@ -169,7 +169,7 @@ def record_invoice_paid(invoice: dict[str, Any]) -> str | None:
                 "subscription_id": sub.id,
                 "billing_reason": invoice.get("billing_reason"),
                 "amount_minor": amount,
-                "fee_minor": percent_of(amount, fee_percent),
+                "fee_minor": platform_fee(amount),
                 "currency": invoice.get("currency") or sub.price.currency,
                 "paid_at": clock.utcnow(),
             },
@@ -274,11 +274,13 @@ def change(*, sub: Subscription, price_id: uuid.UUID) -> Subscription:
     return sub
 
 
+# What a listed subscription shows besides itself: its creator's handle and its subscriber.
+_SHOWN_WITH = (selectinload(Subscription.creator), selectinload(Subscription.user))
+
+
 def list_for_user(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
-    stmt = select(Subscription).where(Subscription.user_id == user.id)
-    order = (Subscription.created_at, Subscription.id)
-    rows = db.session.scalars(keyset(stmt, order=order, limit=limit, cursor=cursor)).all()
-    return page(rows, limit=limit, key=lambda s: (s.created_at, s.id))
+    stmt = select(Subscription).where(Subscription.user_id == user.id).options(*_SHOWN_WITH)
+    return paginate(stmt, order=(Subscription.created_at, Subscription.id), limit=limit, cursor=cursor)
 
 
 def list_members(
@@ -290,9 +292,12 @@ def list_members(
         stmt = stmt.where(Subscription.status == status)
     if offering_id:
         stmt = stmt.where(Subscription.offering_id == offering_id)
-    order = (Subscription.created_at, Subscription.id)
-    rows = db.session.scalars(keyset(stmt, order=order, limit=limit, cursor=cursor)).all()
-    return page(rows, limit=limit, key=lambda s: (s.created_at, s.id))
+    return paginate(
+        stmt.options(*_SHOWN_WITH),
+        order=(Subscription.created_at, Subscription.id),
+        limit=limit,
+        cursor=cursor,
+    )
 
 
 def cancel_all_for_user(user_id: str) -> None:

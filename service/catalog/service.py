@@ -11,7 +11,7 @@ from sqlalchemy import select
 from ..accounts.models import User
 from ..common import clock
 from ..common.errors import NotFound, Unprocessable
-from ..common.pagination import keyset, page
+from ..common.pagination import paginate
 from ..creators import service as creators
 from ..creators import signals as creator_signals
 from ..creators.models import Creator
@@ -192,9 +192,9 @@ def list_offerings(
     elif status:
         stmt = stmt.where(Offering.status == status)
     order = (Offering.rank, Offering.created_at, Offering.id)
-    rows = db.session.scalars(keyset(stmt, order=order, limit=limit, cursor=cursor, descending=False)).all()
-    show_to(rows, viewer=viewer)
-    return page(rows, limit=limit, key=lambda o: (o.rank, o.created_at, o.id))
+    result = paginate(stmt, order=order, limit=limit, cursor=cursor, descending=False)
+    show_to(result["data"], viewer=viewer)
+    return result
 
 
 def creator_page(*, handle: str, viewer: User | None) -> dict[str, Any]:

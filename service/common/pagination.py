@@ -115,3 +115,23 @@ def page(rows: Sequence[Any], *, limit: int, key: Any) -> dict[str, Any]:
     more = len(rows) > limit
     rows = rows[:limit]
     return {"data": rows, "next_cursor": encode_cursor(key(rows[-1])) if more and rows else None}
+
+
+def paginate(
+    stmt: Select[Any],
+    *,
+    order: Sequence[InstrumentedAttribute[Any]],
+    limit: int,
+    cursor: str | None,
+    descending: bool = True,
+) -> dict[str, Any]:
+    """One page of the ORM objects `stmt` selects, keyset-ordered by `order`.
+
+    The cursor is made of the last object's values of those same columns.
+    """
+    from ..extensions import db  # the extensions module imports common at start-up
+
+    rows = db.session.scalars(
+        keyset(stmt, order=order, limit=limit, cursor=cursor, descending=descending)
+    ).all()
+    return page(rows, limit=limit, key=lambda row: tuple(getattr(row, c.key) for c in order))

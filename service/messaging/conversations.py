@@ -14,7 +14,7 @@ from ..billing.signals import purchase_completed
 from ..common import clock
 from ..common.db import insert_or_ignore
 from ..common.errors import Forbidden, NotFound, Unprocessable
-from ..common.pagination import keyset, page
+from ..common.pagination import keyset, page, paginate
 from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
@@ -288,13 +288,8 @@ def list_messages(
 ) -> dict[str, Any]:
     """Messages newest first. Raises NotFound."""
     get_membership(user=user, conversation_id=conversation_id)
-    stmt = keyset(
-        select(Message).where(Message.conversation_id == conversation_id),
-        order=(Message.created_at, Message.id),
-        limit=limit,
-        cursor=cursor,
-    )
-    return page(db.session.scalars(stmt).all(), limit=limit, key=lambda m: (m.created_at, m.id))
+    stmt = select(Message).where(Message.conversation_id == conversation_id)
+    return paginate(stmt, order=(Message.created_at, Message.id), limit=limit, cursor=cursor)
 
 
 def mark_read(*, user: User, conversation_id: uuid.UUID, message_id: uuid.UUID) -> None:
