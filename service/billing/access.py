@@ -35,12 +35,17 @@ def access_clause() -> Any:
     )
 
 
-def _memberships(creator_id: uuid.UUID) -> Any:
+def live_memberships() -> Any:
+    """SELECT of the membership subscriptions (tiers, not recurring products) that grant access now."""
     return (
         select(Subscription)
         .join(Offering, Offering.id == Subscription.offering_id)
-        .where(Subscription.creator_id == creator_id, Offering.kind == "membership", access_clause())
+        .where(Offering.kind == "membership", access_clause())
     )
+
+
+def _memberships(creator_id: uuid.UUID) -> Any:
+    return live_memberships().where(Subscription.creator_id == creator_id)
 
 
 def membership_of(*, user_id: uuid.UUID, creator_id: uuid.UUID) -> Subscription | None:

@@ -64,6 +64,12 @@ class CreatedMixin:
     created_at: Mapped[datetime] = mapped_column(default=clock.utcnow)
 
 
+def insert_ignoring_conflicts(session: Session | scoped_session[Any], model: type[Base]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING in the session's database dialect."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert(model).on_conflict_do_nothing()
+
+
 def insert_or_ignore(
     session: Session | scoped_session[Any], model: type[Base], values: dict[str, Any]
 ) -> bool:
@@ -72,8 +78,6 @@ def insert_or_ignore(
     Atomic on both backends, so concurrent requests cannot both "create" a row
     that a unique constraint allows only once.
     """
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     values = {"id": uuid.uuid4(), **values} if "id" in model.__table__.c else values
     for column in model.__table__.c:
         default = column.default
@@ -81,5 +85,5 @@ def insert_or_ignore(
             values[column.name] = default.arg(None)  # type: ignore[operator]
     # RETURNING tells reliably whether a row went in (rowcount is -1 under psycopg here).
     key = list(model.__table__.primary_key.columns)[0]
-    stmt = insert(model).values(**values).on_conflict_do_nothing().returning(key)
+    stmt = insert_ignoring_conflicts(session, model).values(**values).returning(key)
     return session.execute(stmt).first() is not None

@@ -12,10 +12,9 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import contains_eager
 
 from ..accounts.models import User
-from ..billing.access import access_clause
+from ..billing.access import live_memberships
 from ..billing.models import Subscription
 from ..catalog import service as catalog
-from ..catalog.models import Offering
 from ..common.errors import Unprocessable
 from ..common.pagination import keyset, page
 from ..creators import service as creators
@@ -54,9 +53,9 @@ def may_read(post: Post, standing: Standing) -> bool:
 def _memberships(user_id: uuid.UUID) -> Select[Any]:
     """(creator id, tier id) of the user's memberships that grant access now, as billing rules."""
     return (
-        select(Subscription.creator_id, Subscription.offering_id)
-        .join(Offering, Offering.id == Subscription.offering_id)
-        .where(Subscription.user_id == user_id, Offering.kind == "membership", access_clause())
+        live_memberships()
+        .with_only_columns(Subscription.creator_id, Subscription.offering_id)
+        .where(Subscription.user_id == user_id)
     )
 
 

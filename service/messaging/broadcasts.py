@@ -13,13 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Uuid, and_, func, literal, or_, select, union, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..accounts.models import User
 from ..catalog import service as catalog
 from ..common import clock
-from ..common.db import Base
+from ..common.db import Base, insert_ignoring_conflicts
 from ..common.errors import Unprocessable
 from ..creators.models import Creator
 from ..extensions import db
@@ -179,8 +177,7 @@ def _open_conversations(
 
 def _insert_new(model: type[Base], rows: list[dict[str, Any]], returning: Any = None) -> list[Any]:
     """Bulk INSERT … ON CONFLICT DO NOTHING; with `returning`, that column of the new rows."""
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(model).on_conflict_do_nothing()
+    stmt = insert_ignoring_conflicts(db.session, model)
     if returning is None:
         db.session.execute(stmt, rows)
         return []
