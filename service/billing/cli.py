@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from ..extensions import db
-from . import subscriptions, webhooks
+from . import idempotency, subscriptions, webhooks
 from .models import LIVE_STATUSES, Subscription
 
 billing_cli = AppGroup("billing", help="Payments: inbox, reconciliation, local simulation.")
@@ -42,6 +42,14 @@ def reconcile() -> None:
             changed += 1
             click.echo(f"{stripe_id}: {before} -> {after}")
     click.echo(f"checked {len(ids)} subscriptions, {changed} changed")
+
+
+@billing_cli.command("purge-idempotency-keys")
+def purge_idempotency_keys() -> None:
+    """Delete Idempotency-Keys older than 24 hours (run it daily, or more often)."""
+    purged = idempotency.purge_expired()
+    db.session.commit()
+    click.echo(f"purged {purged} idempotency keys")
 
 
 @billing_cli.command("simulate")

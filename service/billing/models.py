@@ -208,17 +208,23 @@ class WebhookEvent(CreatedMixin, Base):
 
 
 class IdempotentRequest(CreatedMixin, Base):
-    """The first answer to a request sent with an Idempotency-Key, for replays."""
+    """A request sent with an Idempotency-Key: claimed while it runs, then its answer for replays."""
 
     __tablename__ = "idempotent_requests"
-    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "key"),
+        # Keys expire by age; the purge deletes the oldest rows.
+        Index("ix_idempotent_requests_created", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(255))
     fingerprint: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
-    body: Mapped[str] = mapped_column(Text)
+    # in_progress while the first request runs (no answer yet); done once its answer is stored.
+    state: Mapped[str] = mapped_column(String(16), default="in_progress")
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    body: Mapped[str | None] = mapped_column(Text)
 
 
 class LocalObject(CreatedMixin, Base):
