@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, union
 
 from ..accounts.models import User
 from ..accounts.signals import user_deleted
@@ -27,12 +27,27 @@ from .models import LIVE_STATUSES, Purchase, Subscription
 
 
 def access_clause() -> Any:
-    """SQL for grants_access(): trialing/active, or past due within the grace period."""
+    """SQL for grants_access(): trialing/active, or past due within the grace period; not disputed."""
     grace_start = clock.utcnow() - timedelta(days=current_app.config["PAST_DUE_GRACE_DAYS"])
-    return or_(
-        Subscription.status.in_(("trialing", "active")),
-        and_(Subscription.status == "past_due", Subscription.past_due_since > grace_start),
+    return and_(
+        or_(
+            Subscription.status.in_(("trialing", "active")),
+            and_(Subscription.status == "past_due", Subscription.past_due_since > grace_start),
+        ),
+        Subscription.disputed.is_(False),
     )
+
+
+def purchase_grants_access() -> Any:
+    """SQL: a paid purchase, not refunded in full, with no open or lost dispute."""
+    return and_(Purchase.status == "paid", Purchase.disputed.is_(False))
+
+
+def holders(offering_id: uuid.UUID) -> int:
+    """How many people currently hold an offering (what its capacity limits)."""
+    members = select(Subscription.user_id).where(Subscription.offering_id == offering_id, access_clause())
+    buyers = select(Purchase.user_id).where(Purchase.offering_id == offering_id, purchase_grants_access())
+    return db.session.scalar(select(func.count()).select_from(union(members, buyers).subquery())) or 0
 
 
 def live_memberships() -> Any:
@@ -59,9 +74,7 @@ def membership_of(*, user_id: uuid.UUID, creator_id: uuid.UUID) -> Subscription 
 
 
 def purchased_offering_ids(*, user_id: uuid.UUID, creator_id: uuid.UUID | None = None) -> list[uuid.UUID]:
-    stmt = select(Purchase.offering_id).where(
-        Purchase.user_id == user_id, Purchase.status == "paid", Purchase.disputed.is_(False)
-    )
+    stmt = select(Purchase.offering_id).where(Purchase.user_id == user_id, purchase_grants_access())
     if creator_id is not None:
         stmt = stmt.where(Purchase.creator_id == creator_id)
     return list(dict.fromkeys(db.session.scalars(stmt)))
@@ -116,8 +129,7 @@ def _bought(user: User, offering_ids: list[uuid.UUID], **kwargs: object) -> set[
     stmt = select(Purchase.offering_id).where(
         Purchase.user_id == user.id,
         Purchase.offering_id.in_(offering_ids),
-        Purchase.status == "paid",
-        Purchase.disputed.is_(False),
+        purchase_grants_access(),
     )
     return set(db.session.scalars(stmt))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select, union
+from sqlalchemy import delete, func, select
 
 from ..accounts.models import User
 from ..catalog.models import Offering, Price
@@ -18,15 +18,23 @@ from ..common import clock
 from ..common.db import insert_or_ignore
 from ..common.errors import Conflict, NotFound, Unprocessable
 from ..extensions import db
-from ..followers import referrals
 from . import rewards, signals, upgrades
-from .access import access_clause
+from .access import holders, purchase_grants_access
 from .customers import ensure_customer
 from .fees import fee_percent, platform_fee
 from .gateway import CheckoutRequest, current_gateway
-from .models import LIVE_STATUSES, CheckoutSession, ConnectedAccount, Payment, Purchase, Subscription
+from .models import (
+    LIVE_STATUSES,
+    CheckoutSession,
+    ConnectedAccount,
+    Payment,
+    Purchase,
+    Refund,
+    Subscription,
+    UpgradeRedemption,
+)
 from .prices import provider_price_id
-from .subscriptions import sync_subscription
+from .subscriptions import had_trial, record_invoice_paid, sync_subscription
 
 # A second click within this window gets the same checkout page back.
 REUSE_WINDOW = timedelta(minutes=30)
@@ -65,22 +73,10 @@ class PayoutsNotEnabled(Conflict):
 def _live_subscription(user: User, offering: Offering) -> Subscription | None:
     stmt = select(Subscription).where(Subscription.user_id == user.id, Subscription.status.in_(LIVE_STATUSES))
     if offering.kind == "membership":  # one membership per creator: tiers are changed, not stacked
-        stmt = stmt.join(Offering, Offering.id == Subscription.offering_id).where(
-            Offering.creator_id == offering.creator_id, Offering.kind == "membership"
-        )
+        stmt = stmt.where(Subscription.creator_id == offering.creator_id, Subscription.kind == "membership")
     else:
         stmt = stmt.where(Subscription.offering_id == offering.id)
     return db.session.scalars(stmt).first()
-
-
-def active_buyers(offering: Offering) -> int:
-    """How many people currently hold the offering (for its capacity)."""
-    members = select(Subscription.user_id).where(Subscription.offering_id == offering.id, access_clause())
-    buyers = select(Purchase.user_id).where(
-        Purchase.offering_id == offering.id, Purchase.status == "paid", Purchase.disputed.is_(False)
-    )
-    holders = union(members, buyers).subquery()
-    return db.session.scalar(select(func.count()).select_from(holders)) or 0
 
 
 def _check_can_buy(user: User, price: Price) -> None:
@@ -93,11 +89,12 @@ def _check_can_buy(user: User, price: Price) -> None:
         raise AlreadyMember()
     if offering.kind == "product" and price.type == "one_time":
         owned = select(func.count()).where(
-            Purchase.user_id == user.id, Purchase.offering_id == offering.id, Purchase.status == "paid"
+            Purchase.user_id == user.id, Purchase.offering_id == offering.id, purchase_grants_access()
         )
         if db.session.scalar(owned):
             raise AlreadyBought()
-    if offering.capacity is not None and active_buyers(offering) >= offering.capacity:
+    # Checked again, under a lock, when the payment lands: two buyers may race for the last seat.
+    if offering.capacity is not None and holders(offering.id) >= offering.capacity:
         raise SoldOut()
     account = db.session.scalar(
         select(ConnectedAccount).where(ConnectedAccount.creator_id == offering.creator_id)
@@ -193,7 +190,10 @@ def _request(session: CheckoutSession, user: User, price: Price, coupon: str | N
         client_reference_id=str(session.id),
         metadata=metadata,
         idempotency_key=f"checkout:{session.id}",
-        trial_days=price.trial_days or None,
+        # A trial is offered once per follower and creator; a later checkout starts paid.
+        trial_days=None
+        if had_trial(user_id=user.id, creator_id=session.creator_id)
+        else price.trial_days or None,
         coupon=coupon,
         product_name=price.offering.title,
         amount=price.amount_minor,
@@ -244,29 +244,11 @@ def fulfil_checkout(stripe_session_id: str) -> str | None:
             select(Subscription).where(Subscription.stripe_subscription_id == info.subscription)
         )
         session.subscription_id = sub.id if sub else None
+        if info.invoice:  # the first invoice is part of the checkout, even if its own event is late
+            record_invoice_paid(info.invoice)
     session.status = "complete"
     db.session.flush()
-    _credit_referrer(session, info.amount_total, info.currency)
     return None
-
-
-def _credit_referrer(session: CheckoutSession, amount: int | None, currency: str | None) -> None:
-    """Attribute the sale to whoever's code came with the checkout (once per sale)."""
-    subject = session.purchase_id or session.subscription_id
-    if not session.referral_code or subject is None:
-        return
-    credited = referrals.attribute(
-        code=session.referral_code,
-        referred=session.user_id,
-        kind="purchase" if session.mode == "payment" else "subscription",
-        subject_id=subject,
-        creator_id=session.creator_id,
-        amount_minor=amount if amount is not None else session.price.amount_minor,
-        currency=currency or session.price.currency,
-    )
-    code = referrals.find_code(session.referral_code)
-    if credited and code is not None:
-        rewards.reward_referrer(code_owner=code.user_id, creator_id=session.creator_id)
 
 
 def _record_purchase(
@@ -276,6 +258,11 @@ def _record_purchase(
         return
     price = session.price
     paid = amount if amount is not None else price.amount_minor
+    # The lock makes buyers of the last seat take turns; whoever comes second is refunded.
+    offering = db.session.scalar(select(Offering).where(Offering.id == session.offering_id).with_for_update())
+    sold_out = (
+        offering is not None and offering.capacity is not None and holders(offering.id) >= offering.capacity
+    )
     purchase_id = uuid.uuid4()
     created = insert_or_ignore(
         db.session,
@@ -298,21 +285,58 @@ def _record_purchase(
     session.purchase_id = purchase.id
     if not created:
         return
-    db.session.add(
-        Payment(
-            kind="purchase",
-            creator_id=purchase.creator_id,
-            user_id=purchase.user_id,
-            offering_id=purchase.offering_id,
-            purchase_id=purchase.id,
-            amount_minor=paid,
-            fee_minor=platform_fee(paid),
-            currency=purchase.currency,
-            paid_at=purchase.paid_at,
-        )
+    payment = Payment(
+        kind="purchase",
+        creator_id=purchase.creator_id,
+        user_id=purchase.user_id,
+        offering_id=purchase.offering_id,
+        purchase_id=purchase.id,
+        stripe_payment_intent_id=payment_intent,
+        amount_minor=paid,
+        fee_minor=platform_fee(paid),
+        currency=purchase.currency,
+        paid_at=purchase.paid_at,
     )
+    db.session.add(payment)
     db.session.flush()
+    if sold_out:
+        _void_purchase(purchase, payment)
+        return
     signals.purchase_completed.send(purchase)
+    if session.referral_code:
+        rewards.credit_paid_referral(
+            code=session.referral_code,
+            referred=session.user_id,
+            kind="purchase",
+            subject_id=purchase.id,
+            creator_id=session.creator_id,
+            amount_minor=paid,
+            currency=purchase.currency,
+        )
+
+
+def _void_purchase(purchase: Purchase, payment: Payment) -> None:
+    """The offering sold out while this buyer paid: give the money back at once."""
+    purchase.void_reason = "sold_out"
+    if purchase.stripe_payment_intent_id and purchase.amount_minor > 0:
+        refund = current_gateway().refund(
+            payment_intent=purchase.stripe_payment_intent_id,
+            amount=purchase.amount_minor,
+            reason="sold_out",
+            idempotency_key=f"void:{purchase.id}",
+        )
+        db.session.add(
+            Refund(
+                payment_id=payment.id,
+                purchase_id=purchase.id,
+                amount_minor=refund.amount,
+                stripe_refund_id=refund.id,
+                status=refund.status,
+            )
+        )
+    purchase.amount_refunded_minor = payment.refunded_minor = purchase.amount_minor
+    purchase.status = "refunded"
+    db.session.flush()
 
 
 def close_checkout(stripe_session_id: str, *, status: str) -> str | None:
@@ -322,5 +346,9 @@ def close_checkout(stripe_session_id: str, *, status: str) -> str | None:
         return "unmatched"
     if session.status == "open":
         session.status = status
+        # An upgrade credit held by this checkout is free to be used by another.
+        db.session.execute(
+            delete(UpgradeRedemption).where(UpgradeRedemption.checkout_session_id == session.id)
+        )
         db.session.flush()
     return None

@@ -45,6 +45,7 @@ class CheckoutInfo:
     mode: str
     customer: str | None
     subscription: str | None
+    invoice: str | None  # the first invoice of a subscription checkout
     payment_intent: str | None
     amount_total: int | None
     currency: str | None
@@ -65,7 +66,57 @@ class SubscriptionInfo:
     ended_at: datetime | None
     trial_end: datetime | None
     pending_update: bool
+    latest_invoice: str | None
     metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class InvoiceInfo:
+    id: str
+    subscription: str | None
+    status: str | None  # draft | open | paid | uncollectible | void
+    amount_paid: int
+    currency: str | None
+    billing_reason: str | None
+    payment_intent: str | None  # of the payment that paid it
+    hosted_invoice_url: str | None
+
+
+@dataclass(frozen=True)
+class PaymentIntentInfo:
+    id: str
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RefundInfo:
+    id: str
+    charge: str | None
+    payment_intent: str | None
+    amount: int
+    status: str  # pending | requires_action | succeeded | failed | canceled
+    failure_reason: str | None
+
+
+@dataclass(frozen=True)
+class ChargeInfo:
+    id: str
+    payment_intent: str | None
+    amount: int
+    amount_refunded: int  # succeeded and pending refunds; a failed refund gives its amount back
+    currency: str | None
+    refunds: list[RefundInfo]
+
+
+@dataclass(frozen=True)
+class DisputeInfo:
+    id: str
+    charge: str | None
+    payment_intent: str | None
+    status: str
+    reason: str | None
+    amount: int
+    currency: str | None
 
 
 @dataclass(frozen=True)
@@ -135,7 +186,23 @@ class Gateway(Protocol):
         self, subscription_id: str, *, current_price: str, new_price: str, idempotency_key: str
     ) -> None: ...
 
-    def refund(self, *, payment_intent: str, amount: int, idempotency_key: str) -> str: ...
+    def refund(
+        self, *, payment_intent: str, amount: int, reason: str, idempotency_key: str
+    ) -> RefundInfo: ...
+
+    def retrieve_invoice(self, invoice_id: str) -> InvoiceInfo: ...
+
+    def invoice_paid_by(self, payment_intent: str) -> str | None:
+        """The invoice a payment intent paid, if any."""
+        ...
+
+    def retrieve_payment_intent(self, payment_intent: str) -> PaymentIntentInfo: ...
+
+    def retrieve_charge(self, charge_id: str) -> ChargeInfo: ...
+
+    def retrieve_refund(self, refund_id: str) -> RefundInfo: ...
+
+    def retrieve_dispute(self, dispute_id: str) -> DisputeInfo: ...
 
     def create_coupon(self, *, amount_off: int, currency: str, idempotency_key: str) -> str: ...
 
@@ -179,6 +246,7 @@ def checkout_from(obj: dict[str, Any]) -> CheckoutInfo:
         mode=obj.get("mode") or "payment",
         customer=_id(obj.get("customer")),
         subscription=_id(obj.get("subscription")),
+        invoice=_id(obj.get("invoice")),
         payment_intent=_id(obj.get("payment_intent")),
         amount_total=obj.get("amount_total"),
         currency=obj.get("currency"),
@@ -205,5 +273,79 @@ def subscription_from(obj: dict[str, Any]) -> SubscriptionInfo:
         ended_at=_ts(obj.get("ended_at")),
         trial_end=_ts(obj.get("trial_end")),
         pending_update=bool(obj.get("pending_update")),
+        latest_invoice=_id(obj.get("latest_invoice")),
         metadata=dict(obj.get("metadata") or {}),
+    )
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _listed(value: Any) -> list[dict[str, Any]]:
+    """The objects of an expanded list (`{"object": "list", "data": [...]}`), else none."""
+    data = value.get("data") if isinstance(value, dict) else None
+    return [item for item in data or [] if isinstance(item, dict)]
+
+
+def invoice_payment_intent(payments: list[dict[str, Any]]) -> str | None:
+    """The payment intent that paid an invoice, from its (expanded) invoice payments."""
+    paid = [p for p in payments if p.get("status") == "paid"] or payments
+    paid.sort(key=lambda p: not p.get("is_default"))
+    for payment in paid:
+        intent = _id((payment.get("payment") or {}).get("payment_intent"))
+        if intent:
+            return intent
+    return None
+
+
+def invoice_from(obj: dict[str, Any]) -> InvoiceInfo:
+    parent = (obj.get("parent") or {}).get("subscription_details") or {}
+    return InvoiceInfo(
+        id=obj["id"],
+        subscription=_id(parent.get("subscription") or obj.get("subscription")),
+        status=obj.get("status"),
+        amount_paid=_int(obj.get("amount_paid")),
+        currency=obj.get("currency"),
+        billing_reason=obj.get("billing_reason"),
+        payment_intent=invoice_payment_intent(_listed(obj.get("payments"))),
+        hosted_invoice_url=obj.get("hosted_invoice_url"),
+    )
+
+
+def payment_intent_from(obj: dict[str, Any]) -> PaymentIntentInfo:
+    return PaymentIntentInfo(id=obj["id"], metadata=dict(obj.get("metadata") or {}))
+
+
+def refund_from(obj: dict[str, Any]) -> RefundInfo:
+    return RefundInfo(
+        id=obj["id"],
+        charge=_id(obj.get("charge")),
+        payment_intent=_id(obj.get("payment_intent")),
+        amount=_int(obj.get("amount")),
+        status=obj.get("status") or "pending",
+        failure_reason=obj.get("failure_reason"),
+    )
+
+
+def charge_from(obj: dict[str, Any]) -> ChargeInfo:
+    return ChargeInfo(
+        id=obj["id"],
+        payment_intent=_id(obj.get("payment_intent")),
+        amount=_int(obj.get("amount")),
+        amount_refunded=_int(obj.get("amount_refunded")),
+        currency=obj.get("currency"),
+        refunds=[refund_from(r) for r in _listed(obj.get("refunds"))],
+    )
+
+
+def dispute_from(obj: dict[str, Any]) -> DisputeInfo:
+    return DisputeInfo(
+        id=obj["id"],
+        charge=_id(obj.get("charge")),
+        payment_intent=_id(obj.get("payment_intent")),
+        status=obj.get("status") or "needs_response",
+        reason=obj.get("reason"),
+        amount=_int(obj.get("amount")),
+        currency=obj.get("currency"),
     )

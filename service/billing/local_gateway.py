@@ -10,6 +10,7 @@ app serves (/local-checkout/<id>); renewals and failures come from
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,15 +19,26 @@ from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
 
 from ..common import clock
+from ..common.db import insert_or_ignore
 from ..common.errors import NotFound
 from ..extensions import db
 from .gateway import (
     Account,
+    ChargeInfo,
     CheckoutInfo,
     CheckoutRequest,
+    DisputeInfo,
+    InvoiceInfo,
+    PaymentIntentInfo,
+    RefundInfo,
     SubscriptionInfo,
     account_from,
+    charge_from,
     checkout_from,
+    dispute_from,
+    invoice_from,
+    payment_intent_from,
+    refund_from,
     subscription_from,
 )
 from .models import LocalObject
@@ -60,6 +72,20 @@ class LocalGateway:
         db.session.flush()
         return data
 
+    def _once(self, key: str, kind: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Same idempotency key, same object (and no second effect), as Stripe does."""
+        claim_id = f"idempotency:{key}"
+        if insert_or_ignore(db.session, LocalObject, {"id": claim_id, "kind": "idempotency_key", "data": {}}):
+            made = make()
+            claim = db.session.get(LocalObject, claim_id)
+            assert claim is not None
+            claim.data = {"kind": kind, "id": made["id"]}
+            db.session.flush()
+            return made
+        claim = db.session.get(LocalObject, claim_id, populate_existing=True)
+        assert claim is not None
+        return self._get(claim.data["id"], claim.data["kind"])
+
     def _get(self, object_id: str, kind: str) -> dict[str, Any]:
         row = db.session.get(LocalObject, object_id)
         if row is None or row.kind != kind:
@@ -84,7 +110,8 @@ class LocalGateway:
 
     # Customers and accounts -------------------------------------------------
     def create_customer(self, *, email: str, name: str, user_id: str, idempotency_key: str) -> str:
-        return self._save("customer", {"id": _new_id("cus"), "email": email, "name": name})["id"]
+        customer = {"id": _new_id("cus"), "email": email, "name": name}
+        return self._once(idempotency_key, "customer", lambda: self._save("customer", customer))["id"]
 
     def create_connected_account(self, *, email: str, creator_id: str, idempotency_key: str) -> Account:
         account = {
@@ -94,7 +121,7 @@ class LocalGateway:
             "details_submitted": False,
             "requirements": {"currently_due": ["external_account"]},
         }
-        return account_from(self._save("account", account))
+        return account_from(self._once(idempotency_key, "account", lambda: self._save("account", account)))
 
     def retrieve_account(self, account_id: str) -> Account:
         return account_from(self._get(account_id, "account"))
@@ -122,16 +149,19 @@ class LocalGateway:
         self, *, name: str, amount: int, currency: str, interval: str | None, interval_count: int | None,
         idempotency_key: str,
     ) -> tuple[str, str]:  # fmt: skip
-        product = self._save("product", {"id": _new_id("prod"), "name": name})
-        recurring = {"interval": interval, "interval_count": interval_count or 1} if interval else None
-        price = {"id": _new_id("price"), "product": product["id"], "unit_amount": amount,
-                 "currency": currency, "recurring": recurring}  # fmt: skip
-        return self._save("price", price)["id"], product["id"]
+        def make() -> dict[str, Any]:
+            product = self._save("product", {"id": _new_id("prod"), "name": name})
+            recurring = {"interval": interval, "interval_count": interval_count or 1} if interval else None
+            price = {"id": _new_id("price"), "product": product["id"], "unit_amount": amount,
+                     "currency": currency, "recurring": recurring}  # fmt: skip
+            return self._save("price", price)
+
+        price = self._once(idempotency_key, "price", make)
+        return price["id"], price["product"]
 
     def create_coupon(self, *, amount_off: int, currency: str, idempotency_key: str) -> str:
-        return self._save(
-            "coupon", {"id": _new_id("coupon"), "amount_off": amount_off, "currency": currency}
-        )["id"]
+        coupon = {"id": _new_id("coupon"), "amount_off": amount_off, "currency": currency}
+        return self._once(idempotency_key, "coupon", lambda: self._save("coupon", coupon))["id"]
 
     def create_checkout_session(self, request: CheckoutRequest) -> CheckoutInfo:
         session_id = _new_id("cs")
@@ -153,7 +183,10 @@ class LocalGateway:
             "amount": request.amount,
             "currency": request.currency,
         }
-        return checkout_from(self._save("checkout_session", session))
+        made = self._once(
+            request.idempotency_key, "checkout_session", lambda: self._save("checkout_session", session)
+        )
+        return checkout_from(made)
 
     def retrieve_checkout_session(self, session_id: str) -> CheckoutInfo:
         return checkout_from(self._get(session_id, "checkout_session"))
@@ -170,12 +203,10 @@ class LocalGateway:
         amount = max(int(session["amount"]) - int(discount), 0)
         session.update(status="complete", payment_status="paid", amount_total=amount)
         if session["mode"] == "payment":
-            intent = self._save(
-                "payment_intent", {"id": _new_id("pi"), "amount": amount, "amount_refunded": 0}
-            )
-            session["payment_intent"] = intent["id"]
+            session["payment_intent"] = self._charge(amount, session["currency"], session["metadata"])["id"]
         else:
-            session["subscription"] = self._start_subscription(session, amount)["id"]
+            sub = self._start_subscription(session, amount)
+            session["subscription"], session["invoice"] = sub["id"], sub.get("latest_invoice")
         self._save("checkout_session", session)
         self._emit("checkout.session.completed", session)
         return str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", session_id)
@@ -225,20 +256,72 @@ class LocalGateway:
         recurring = price["recurring"] or {"interval": "month", "interval_count": 1}
         return {"interval": recurring["interval"], "count": recurring["interval_count"]}
 
+    def _charge(
+        self, amount: int, currency: str, metadata: dict[str, Any], invoice: str | None = None
+    ) -> dict[str, Any]:
+        """A payment intent with its one charge, as a paid checkout or invoice leaves them."""
+        intent = {
+            "id": _new_id("pi"),
+            "object": "payment_intent",
+            "amount": amount,
+            "currency": currency,
+            "metadata": metadata,
+            "invoice": invoice,
+            "latest_charge": _new_id("ch"),
+        }
+        charge = {
+            "id": intent["latest_charge"],
+            "object": "charge",
+            "payment_intent": intent["id"],
+            "amount": amount,
+            "amount_refunded": 0,
+            "currency": currency,
+            "refunds": {"object": "list", "data": []},
+        }
+        self._save("charge", charge)
+        return self._save("payment_intent", intent)
+
     def _invoice(self, sub: dict[str, Any], amount: int, reason: str, *, paid: bool) -> None:
         price = self._get(sub["items"]["data"][0]["price"]["id"], "price")
-        invoice = {
+        invoice: dict[str, Any] = {
             "id": _new_id("in"),
             "object": "invoice",
+            "status": "paid" if paid else "open",
             "amount_paid": amount if paid else 0,
             "amount_due": amount,
             "currency": price["currency"],
             "billing_reason": reason,
             "attempt_count": 1,
             "parent": {"subscription_details": {"subscription": sub["id"]}},
+            "payments": {"object": "list", "data": []},
         }
+        if paid and amount > 0:
+            intent = self._charge(amount, price["currency"], {}, invoice["id"])
+            payment = {"status": "paid", "is_default": True,
+                       "payment": {"type": "payment_intent", "payment_intent": intent["id"]}}  # fmt: skip
+            invoice["payments"]["data"].append(payment)
         self._save("invoice", invoice)
+        sub["latest_invoice"] = invoice["id"]
+        self._save("subscription", sub)
         self._emit("invoice.paid" if paid else "invoice.payment_failed", invoice)
+
+    def retrieve_invoice(self, invoice_id: str) -> InvoiceInfo:
+        return invoice_from(self._get(invoice_id, "invoice"))
+
+    def invoice_paid_by(self, payment_intent: str) -> str | None:
+        return self._get(payment_intent, "payment_intent").get("invoice")
+
+    def retrieve_payment_intent(self, payment_intent: str) -> PaymentIntentInfo:
+        return payment_intent_from(self._get(payment_intent, "payment_intent"))
+
+    def retrieve_charge(self, charge_id: str) -> ChargeInfo:
+        return charge_from(self._get(charge_id, "charge"))
+
+    def retrieve_refund(self, refund_id: str) -> RefundInfo:
+        return refund_from(self._get(refund_id, "refund"))
+
+    def retrieve_dispute(self, dispute_id: str) -> DisputeInfo:
+        return dispute_from(self._get(dispute_id, "dispute"))
 
     def retrieve_subscription(self, subscription_id: str) -> SubscriptionInfo:
         return subscription_from(self._get(subscription_id, "subscription"))
@@ -266,15 +349,18 @@ class LocalGateway:
     def upgrade_subscription(
         self, subscription_id: str, *, item_id: str, price: str, idempotency_key: str
     ) -> SubscriptionInfo:
-        sub = self._get(subscription_id, "subscription")
-        old = self._get(sub["items"]["data"][0]["price"]["id"], "price")
-        new = self._get(price, "price")
-        sub["items"]["data"][0]["price"] = {"id": price}
-        # Simplified proration: the difference in price is charged at once.
-        self._invoice(
-            sub, max(int(new["unit_amount"]) - int(old["unit_amount"]), 0), "subscription_update", paid=True
-        )
-        return self._update_sub(sub)
+        def make() -> dict[str, Any]:
+            sub = self._get(subscription_id, "subscription")
+            old = self._get(sub["items"]["data"][0]["price"]["id"], "price")
+            new = self._get(price, "price")
+            sub["items"]["data"][0]["price"] = {"id": price}
+            # Simplified proration: the difference in price is charged at once.
+            difference = max(int(new["unit_amount"]) - int(old["unit_amount"]), 0)
+            self._invoice(sub, difference, "subscription_update", paid=True)
+            self._update_sub(sub)
+            return sub
+
+        return subscription_from(self._once(idempotency_key, "subscription", make))
 
     def schedule_price_change(
         self, subscription_id: str, *, current_price: str, new_price: str, idempotency_key: str
@@ -284,9 +370,12 @@ class LocalGateway:
         self._save("subscription", sub)
 
     def grant_free_period(self, subscription_id: str, *, idempotency_key: str) -> None:
-        sub = self._get(subscription_id, "subscription")
-        sub["free_periods"] = int(sub.get("free_periods") or 0) + 1
-        self._save("subscription", sub)
+        def make() -> dict[str, Any]:
+            sub = self._get(subscription_id, "subscription")
+            sub["free_periods"] = int(sub.get("free_periods") or 0) + 1
+            return self._save("subscription", sub)
+
+        self._once(idempotency_key, "subscription", make)
 
     def create_portal_session(self, *, customer: str, return_url: str) -> str:
         portal = self._save(
@@ -299,17 +388,25 @@ class LocalGateway:
         rows = db.session.scalars(select(LocalObject).where(LocalObject.kind == "subscription"))
         return portal, [r.data for r in rows if r.data["customer"] == portal["customer"]]
 
-    def refund(self, *, payment_intent: str, amount: int, idempotency_key: str) -> str:
-        intent = self._get(payment_intent, "payment_intent")
-        intent["amount_refunded"] = int(intent["amount_refunded"]) + amount
-        self._save("payment_intent", intent)
-        refund = self._save(
-            "refund", {"id": _new_id("re"), "payment_intent": payment_intent, "amount": amount}
-        )
-        charge = {"id": _new_id("ch"), "object": "charge", "payment_intent": payment_intent,
-                  "amount": intent["amount"], "amount_refunded": intent["amount_refunded"]}  # fmt: skip
-        self._emit("charge.refunded", charge)
-        return str(refund["id"])
+    def refund(self, *, payment_intent: str, amount: int, reason: str, idempotency_key: str) -> RefundInfo:
+        def make() -> dict[str, Any]:
+            charge = self._get(self._get(payment_intent, "payment_intent")["latest_charge"], "charge")
+            refund = {
+                "id": _new_id("re"),
+                "object": "refund",
+                "charge": charge["id"],
+                "payment_intent": payment_intent,
+                "amount": amount,
+                "status": "succeeded",
+                "metadata": {"reason": reason},
+            }
+            charge["amount_refunded"] = int(charge["amount_refunded"]) + amount
+            charge["refunds"]["data"].append(refund)
+            self._save("charge", charge)
+            self._emit("charge.refunded", charge)
+            return self._save("refund", refund)
+
+        return refund_from(self._once(idempotency_key, "refund", make))
 
     # Simulation (flask billing simulate) ------------------------------------
     def simulate(self, subscription_id: str, action: str) -> None:

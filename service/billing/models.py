@@ -4,7 +4,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -16,6 +28,14 @@ from ..creators.models import Creator
 # Subscription statuses, as Stripe names them.
 LIVE_STATUSES = ("incomplete", "trialing", "active", "past_due", "unpaid", "paused")
 FINAL_STATUSES = ("canceled", "incomplete_expired")
+_LIVE = text("status IN ('incomplete', 'trialing', 'active', 'past_due', 'unpaid', 'paused')")
+_LIVE_MEMBERSHIP = text(
+    "kind = 'membership' AND status IN ('incomplete', 'trialing', 'active', 'past_due', 'unpaid', 'paused')"
+)
+
+# Dispute statuses that take access away. Inquiries (`warning_*`) do not; `won`, `prevented`
+# and `warning_closed` give it back; `lost` keeps it away for good.
+ACCESS_REMOVING_DISPUTES = ("needs_response", "under_review", "lost")
 
 
 class Customer(IdMixin, CreatedMixin, Base):
@@ -106,17 +126,14 @@ class Purchase(IdMixin, CreatedMixin, Base):
     amount_refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     # paid | refunded (in full) ; a partial refund keeps `paid`.
     status: Mapped[str] = mapped_column(String(16), default="paid")
+    # An open or lost dispute (see ACCESS_REMOVING_DISPUTES), mirrored from the provider.
     disputed: Mapped[bool] = mapped_column(Boolean, default=False)
-    # `created` of the newest dispute event applied; an older one arriving late is skipped.
-    dispute_event_at: Mapped[datetime | None]
+    # Why we refunded it ourselves at once: sold_out (capacity was gone when the payment landed).
+    void_reason: Mapped[str | None] = mapped_column(String(32))
     paid_at: Mapped[datetime]
 
     offering: Mapped[Offering] = relationship()
     user: Mapped[User] = relationship()
-
-    @property
-    def grants_access(self) -> bool:
-        return self.status == "paid" and not self.disputed
 
 
 class Subscription(IdMixin, CreatedMixin, Base):
@@ -126,12 +143,32 @@ class Subscription(IdMixin, CreatedMixin, Base):
         Index("ix_subscriptions_creator_status", "creator_id", "status", "created_at", "id"),
         # Analytics: a creator's memberships by start, and the member export's keyset order.
         Index("ix_subscriptions_creator_started", "creator_id", "started_at", "id"),
+        # One live membership per follower and creator, and one live subscription per offering,
+        # whatever the timing of checkouts and webhooks.
+        Index(
+            "uq_subscriptions_live_membership",
+            "user_id",
+            "creator_id",
+            unique=True,
+            postgresql_where=_LIVE_MEMBERSHIP,
+            sqlite_where=_LIVE_MEMBERSHIP,
+        ),
+        Index(
+            "uq_subscriptions_live_offering",
+            "user_id",
+            "offering_id",
+            unique=True,
+            postgresql_where=_LIVE,
+            sqlite_where=_LIVE,
+        ),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     creator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
     offering_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("offerings.id", ondelete="CASCADE"))
     price_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prices.id", ondelete="CASCADE"))
+    # The offering's kind when subscribed (offerings never change kind): memberships are one per creator.
+    kind: Mapped[str] = mapped_column(String(16), default="membership")
     stripe_subscription_id: Mapped[str] = mapped_column(String(255), unique=True)
     status: Mapped[str] = mapped_column(String(24))
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -145,6 +182,12 @@ class Subscription(IdMixin, CreatedMixin, Base):
     # An upgrade waiting for its payment, and a downgrade waiting for the period end.
     pending_price_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("prices.id"))
     scheduled_price_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("prices.id"))
+    # An invoice waits for the member to authenticate the payment (3-D Secure): its page.
+    action_required_url: Mapped[str | None] = mapped_column(Text)
+    # An open or lost dispute on one of its invoices: no access meanwhile.
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Why we ended it ourselves at once: duplicate_membership (another tab paid first) or sold_out.
+    void_reason: Mapped[str | None] = mapped_column(String(32))
     synced_at: Mapped[datetime | None]
 
     price: Mapped[Price] = relationship(foreign_keys=[price_id])
@@ -166,24 +209,54 @@ class Payment(IdMixin, CreatedMixin, Base):
     purchase_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("purchases.id"), unique=True)
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscriptions.id"))
     stripe_invoice_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # How refunds and disputes find this row (an invoice's payment, or a purchase's).
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     billing_reason: Mapped[str | None] = mapped_column(String(64))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     fee_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Taken back by a lost dispute.
+    disputed_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
     paid_at: Mapped[datetime]
 
     offering: Mapped[Offering] = relationship()
     user: Mapped[User] = relationship()
 
+    @hybrid_property
+    def net_minor(self) -> int:
+        """What the sale still brings in: paid, less refunds and lost disputes."""
+        return self.amount_minor - self.refunded_minor - self.disputed_minor
+
 
 class Refund(IdMixin, CreatedMixin, Base):
+    """A refund of a sale, made by us or in the provider's dashboard, mirrored by its provider id."""
+
     __tablename__ = "refunds"
 
-    purchase_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("purchases.id", ondelete="CASCADE"), index=True)
+    payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"), index=True)
+    purchase_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("purchases.id", ondelete="CASCADE"), index=True
+    )
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     stripe_refund_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # pending | requires_action | succeeded | failed | canceled, as the provider says.
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    failure_reason: Mapped[str | None] = mapped_column(String(64))
+
+
+class Dispute(IdMixin, CreatedMixin, Base):
+    """A chargeback or inquiry on a sale, mirrored from the provider."""
+
+    __tablename__ = "disputes"
+
+    stripe_dispute_id: Mapped[str] = mapped_column(String(255), unique=True)
+    payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    synced_at: Mapped[datetime]
 
 
 class WebhookEvent(CreatedMixin, Base):
@@ -199,7 +272,7 @@ class WebhookEvent(CreatedMixin, Base):
     api_version: Mapped[str | None] = mapped_column(String(64))
     event_created: Mapped[datetime]
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # pending | processing | done | ignored | failed | dead
+    # pending | processing | done | ignored | unmatched | failed | dead
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=clock.utcnow)
@@ -259,7 +332,8 @@ class UpgradeRedemption(IdMixin, CreatedMixin, Base):
     """An upgrade offer taken for one purchase, through one checkout session."""
 
     __tablename__ = "upgrade_redemptions"
-    __table_args__ = (Index("ix_upgrade_redemptions_offer_purchase", "upgrade_offer_id", "purchase_id"),)
+    # Each purchase is upgraded once: a second checkout racing the first cannot also take the credit.
+    __table_args__ = (UniqueConstraint("upgrade_offer_id", "purchase_id"),)
 
     upgrade_offer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("upgrade_offers.id", ondelete="CASCADE"))
     purchase_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("purchases.id", ondelete="CASCADE"))

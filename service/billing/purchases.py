@@ -1,9 +1,8 @@
-"""One-off purchases: refunds, disputes, lists."""
+"""One-off purchases: refunds asked by the creator, lists."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +15,7 @@ from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
 from .gateway import current_gateway
-from .models import CheckoutSession, Payment, Purchase, Refund
+from .models import Payment, Purchase, Refund
 
 
 class InvalidRefundAmount(Unprocessable):
@@ -38,78 +37,37 @@ def get_for_creator(*, user: User, purchase_id: uuid.UUID) -> Purchase:
 
 
 def refund(*, purchase: Purchase, amount: int | None) -> Purchase:
-    """Refund all or part of a purchase; a full refund ends access. Raises InvalidRefundAmount."""
+    """Refund all or part of a purchase; a full refund ends access. Raises InvalidRefundAmount.
+
+    The caller holds the purchase's row lock (`get_for_creator`), so concurrent refunds
+    of one purchase take turns and each sees what the previous one left.
+    """
     remaining = purchase.amount_minor - purchase.amount_refunded_minor
+    if remaining <= 0:
+        raise InvalidRefundAmount("This purchase has been refunded in full already.")
     amount = remaining if amount is None else amount
-    if remaining <= 0 or amount > remaining:
-        raise InvalidRefundAmount(errors={"amount": [f"At most {max(remaining, 0)} can be refunded."]})
-    if not purchase.stripe_payment_intent_id:
+    if amount > remaining:
+        raise InvalidRefundAmount(errors={"amount": [f"At most {remaining} can be refunded."]})
+    payment = db.session.scalar(select(Payment).where(Payment.purchase_id == purchase.id))
+    if not purchase.stripe_payment_intent_id or payment is None:
         raise InvalidRefundAmount("This purchase has no payment to refund.")
-    row = Refund(purchase_id=purchase.id, amount_minor=amount)
+    row = Refund(payment_id=payment.id, purchase_id=purchase.id, amount_minor=amount)
     db.session.add(row)
     db.session.flush()
-    row.stripe_refund_id = current_gateway().refund(
-        payment_intent=purchase.stripe_payment_intent_id, amount=amount, idempotency_key=f"refund:{row.id}"
+    made = current_gateway().refund(
+        payment_intent=purchase.stripe_payment_intent_id,
+        amount=amount,
+        reason="requested_by_creator",
+        idempotency_key=f"refund:{row.id}",
     )
-    row.status = "succeeded"
-    _set_refunded(purchase, purchase.amount_refunded_minor + amount)
-    return purchase
-
-
-def _set_refunded(purchase: Purchase, refunded: int) -> None:
-    # The provider's total only grows; an older event carrying less must not shrink it.
-    purchase.amount_refunded_minor = max(purchase.amount_refunded_minor, min(refunded, purchase.amount_minor))
-    if purchase.amount_refunded_minor >= purchase.amount_minor:
-        purchase.status = "refunded"
-    payment = db.session.scalar(select(Payment).where(Payment.purchase_id == purchase.id))
-    if payment is not None:
+    row.stripe_refund_id, row.status = made.id, made.status
+    if made.status not in ("failed", "canceled"):
+        purchase.amount_refunded_minor += amount
         payment.refunded_minor = purchase.amount_refunded_minor
+        if purchase.amount_refunded_minor >= purchase.amount_minor:
+            purchase.status = "refunded"
     db.session.flush()
-
-
-class PurchaseNotYetKnown(Exception):
-    """An event about a payment whose checkout we have not fulfilled yet: retry it later."""
-
-
-def _by_payment_intent(payment_intent: str | None) -> Purchase | None:
-    """The purchase paid by this payment intent. Raises PurchaseNotYetKnown when its
-    checkout was ours but is not fulfilled yet (events arrive in any order)."""
-    if not payment_intent:
-        return None
-    purchase = db.session.scalar(
-        select(Purchase).where(Purchase.stripe_payment_intent_id == payment_intent).with_for_update()
-    )
-    if purchase is None and _awaiting_fulfilment():
-        raise PurchaseNotYetKnown(payment_intent)
     return purchase
-
-
-def _awaiting_fulfilment() -> bool:
-    pending = select(CheckoutSession.id).where(
-        CheckoutSession.mode == "payment", CheckoutSession.status == "open"
-    )
-    return db.session.scalar(pending.limit(1)) is not None
-
-
-def record_refund(*, payment_intent: str | None, refunded: int) -> str | None:
-    """Apply a refund made anywhere (our API or the provider's dashboard)."""
-    purchase = _by_payment_intent(payment_intent)
-    if purchase is None:
-        return "unmatched"
-    _set_refunded(purchase, refunded)
-    return None
-
-
-def record_dispute(*, payment_intent: str | None, open_: bool, event_created: datetime) -> str | None:
-    """A disputed purchase gives no access until the dispute is won."""
-    purchase = _by_payment_intent(payment_intent)
-    if purchase is None:
-        return "unmatched"
-    if purchase.dispute_event_at and event_created < purchase.dispute_event_at:
-        return "ignored"  # older than the dispute state already applied
-    purchase.disputed, purchase.dispute_event_at = open_, event_created
-    db.session.flush()
-    return None
 
 
 def list_for_user(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:

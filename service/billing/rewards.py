@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from ..common.db import insert_or_ignore
 from ..creators.models import Creator
 from ..extensions import db
+from ..followers import referrals
 from ..followers.models import Referral
 from .access import membership_of
 from .gateway import current_gateway
@@ -38,6 +39,34 @@ def set_reward(*, creator: Creator, after_paid_referrals: int | None) -> Referra
 
 def get_reward(*, creator: Creator) -> ReferralReward | None:
     return db.session.get(ReferralReward, creator.id)
+
+
+def credit_paid_referral(
+    *,
+    code: str | None,
+    referred: uuid.UUID,
+    kind: str,
+    subject_id: uuid.UUID,
+    creator_id: uuid.UUID,
+    amount_minor: int,
+    currency: str,
+) -> None:
+    """Credit the code's owner with a sale that brought money (a free trial or a free checkout
+    does not count), and grant the reward it may complete."""
+    if amount_minor <= 0:
+        return
+    credited = referrals.attribute(
+        code=code,
+        referred=referred,
+        kind=kind,
+        subject_id=subject_id,
+        creator_id=creator_id,
+        amount_minor=amount_minor,
+        currency=currency,
+    )
+    found = referrals.find_code(code)
+    if credited and found is not None:
+        reward_referrer(code_owner=found.user_id, creator_id=creator_id)
 
 
 def reward_referrer(*, code_owner: uuid.UUID, creator_id: uuid.UUID) -> None:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import uuid
 
-import stripe
 from flask import current_app, request
 
 from ..accounts.auth import auth_required, current_user, per_user_key
-from ..common.errors import DomainError
 from ..common.http import Blueprint
 from ..common.pagination import CursorArgs, page_schema
 from ..creators import service as creators
 from ..extensions import db, limiter
 from ..jobs import enqueue
-from . import checkout, customers, payouts, purchases, subscriptions, webhooks
+from . import checkout, customers, payouts, purchases, stripe_events, subscriptions, webhooks
 from .idempotency import idempotent
 from .schemas import (
     CancelSchema,
@@ -223,23 +221,6 @@ def payout_status(handle: str):
     return result
 
 
-class BadSignature(DomainError):
-    status = 400
-    code = "invalid_signature"
-    title = "The webhook signature is missing, wrong or too old"
-
-
-def _verified_event(payload: bytes) -> dict:
-    """The event, if signed by the platform or the Connect endpoint secret (300 s tolerance)."""
-    header = request.headers.get("Stripe-Signature") or ""
-    for secret in current_app.config["STRIPE_WEBHOOK_SECRETS"]:
-        try:
-            return stripe.Webhook.construct_event(payload, header, secret).to_dict()
-        except (stripe.SignatureVerificationError, ValueError):
-            continue
-    raise BadSignature()
-
-
 @blp.route("/webhooks/stripe", methods=["POST"])
 @blp.response(200, WebhookAckSchema)
 @blp.doc(responses={400: "BAD_REQUEST"}, security=[])
@@ -249,8 +230,12 @@ def stripe_webhook():
     The event is stored before anything else and then applied; a repeated
     event id is acknowledged and not applied again.
     """
-    event = _verified_event(request.get_data(cache=False))
-    if bool(event.get("livemode")) != current_app.config["STRIPE_LIVEMODE"]:
+    event = stripe_events.verified_event(
+        request.get_data(cache=False),
+        request.headers.get("Stripe-Signature") or "",
+        current_app.config["STRIPE_WEBHOOK_SECRETS"],
+    )
+    if (event.get("livemode") is True) != current_app.config["STRIPE_LIVEMODE"]:
         return {"received": True, "duplicate": False}  # another environment's event: acknowledge, ignore
     new = webhooks.record_event(event)
     db.session.commit()

@@ -52,6 +52,11 @@ class PurchaseSchema(BaseSchema):
         lambda p: {"amount": p.amount_refunded_minor, "currency": p.currency}, required=True
     )
     disputed = ma.fields.Boolean(required=True)
+    void_reason = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "sold_out: the last seat went to another buyer, so it was refunded at once"},
+    )
     paid_at = ma.fields.DateTime(required=True)
 
 
@@ -84,6 +89,23 @@ class SubscriptionSchema(BaseSchema):
         required=True,
         allow_none=True,
         metadata={"description": "A downgrade that takes effect at the period end: {price_id, at}"},
+    )
+    action_required = ma.fields.Function(
+        lambda s: {"url": s.action_required_url} if s.action_required_url else None,
+        required=True,
+        allow_none=True,
+        metadata={"description": "A payment waits for the subscriber to authenticate it: {url} of its page"},
+    )
+    disputed = ma.fields.Boolean(
+        required=True, metadata={"description": "A payment of it is disputed: no access meanwhile"}
+    )
+    void_reason = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Why it was ended and refunded at once: duplicate_membership (another "
+            "checkout for this creator was paid first) or sold_out"
+        },
     )
 
 

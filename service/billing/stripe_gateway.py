@@ -17,6 +17,7 @@ from stripe.params import (
     AccountLinkCreateParams,
     CouponCreateParams,
     CustomerCreateParams,
+    InvoicePaymentListParams,
     PriceCreateParams,
     RefundCreateParams,
     SubscriptionScheduleCreateParams,
@@ -28,16 +29,29 @@ from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubsc
 
 from .gateway import (
     Account,
+    ChargeInfo,
     CheckoutInfo,
     CheckoutRequest,
+    DisputeInfo,
     GatewayError,
+    InvoiceInfo,
+    PaymentIntentInfo,
+    RefundInfo,
     SubscriptionInfo,
     account_from,
+    charge_from,
     checkout_from,
+    dispute_from,
+    invoice_from,
+    payment_intent_from,
+    refund_from,
     subscription_from,
 )
 
 T = TypeVar("T")
+
+# The API version this code reads and writes; webhook endpoints must be created at the same one.
+API_VERSION = "2026-10-28.endive"
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -64,6 +78,7 @@ class StripeGateway:
         bases: Any = {"api": api_base, "connect": api_base} if api_base else None
         self.client = stripe.StripeClient(
             api_key,
+            stripe_version=API_VERSION,
             base_addresses=bases,
             # The client retries nothing unless told to; retries reuse the idempotency key.
             max_network_retries=max_network_retries,
@@ -215,15 +230,47 @@ class StripeGateway:
         options: Any = {"idempotency_key": idempotency_key + ":phases"}
         _call(lambda: self.client.v1.subscription_schedules.update(schedule.id, update, options))
 
-    def refund(self, *, payment_intent: str, amount: int, idempotency_key: str) -> str:
+    def refund(self, *, payment_intent: str, amount: int, reason: str, idempotency_key: str) -> RefundInfo:
         params: RefundCreateParams = {
             "payment_intent": payment_intent,
             "amount": amount,
             # Destination charge: take the creator's share back in proportion.
             "reverse_transfer": True,
             "refund_application_fee": True,
+            "metadata": {"reason": reason},
         }
-        return _call(lambda: self.client.v1.refunds.create(params, {"idempotency_key": idempotency_key})).id
+        made = _call(lambda: self.client.v1.refunds.create(params, {"idempotency_key": idempotency_key}))
+        return refund_from(_dict(made))
+
+    def retrieve_invoice(self, invoice_id: str) -> InvoiceInfo:
+        # Since basil an invoice names its payment intent only through its invoice payments.
+        invoice = _call(lambda: self.client.v1.invoices.retrieve(invoice_id, {"expand": ["payments"]}))
+        return invoice_from(_dict(invoice))
+
+    def invoice_paid_by(self, payment_intent: str) -> str | None:
+        params: InvoicePaymentListParams = {
+            "payment": {"type": "payment_intent", "payment_intent": payment_intent},
+            "limit": 1,
+        }
+        found = _call(lambda: self.client.v1.invoice_payments.list(params))
+        for payment in found.data:
+            return payment.invoice if isinstance(payment.invoice, str) else payment.invoice.id
+        return None
+
+    def retrieve_payment_intent(self, payment_intent: str) -> PaymentIntentInfo:
+        return payment_intent_from(
+            _dict(_call(lambda: self.client.v1.payment_intents.retrieve(payment_intent)))
+        )
+
+    def retrieve_charge(self, charge_id: str) -> ChargeInfo:
+        charge = _call(lambda: self.client.v1.charges.retrieve(charge_id, {"expand": ["refunds"]}))
+        return charge_from(_dict(charge))
+
+    def retrieve_refund(self, refund_id: str) -> RefundInfo:
+        return refund_from(_dict(_call(lambda: self.client.v1.refunds.retrieve(refund_id))))
+
+    def retrieve_dispute(self, dispute_id: str) -> DisputeInfo:
+        return dispute_from(_dict(_call(lambda: self.client.v1.disputes.retrieve(dispute_id))))
 
     def create_coupon(self, *, amount_off: int, currency: str, idempotency_key: str) -> str:
         params: CouponCreateParams = {

@@ -17,16 +17,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..accounts.models import User
-from ..catalog.models import Price
+from ..catalog.models import Offering, Price
 from ..common import clock
 from ..common.db import insert_or_ignore
 from ..common.errors import Conflict, NotFound, Unprocessable
 from ..common.pagination import paginate
 from ..creators.models import Creator
 from ..extensions import db
+from . import rewards
+from .access import holders
 from .fees import platform_fee
-from .gateway import SubscriptionInfo, current_gateway
-from .models import FINAL_STATUSES, LIVE_STATUSES, Payment, ProviderPrice, Subscription
+from .gateway import InvoiceInfo, SubscriptionInfo, current_gateway
+from .models import FINAL_STATUSES, LIVE_STATUSES, CheckoutSession, Payment, ProviderPrice, Subscription
 from .prices import provider_price_id
 
 
@@ -46,8 +48,10 @@ class InvalidTargetPrice(Unprocessable):
 
 
 def grants_access(sub: Subscription, now: datetime | None = None) -> bool:
-    """Access while trialing or active, and for a grace period while past due."""
+    """Access while trialing or active, and for a grace period while past due; none while disputed."""
     now = now or clock.utcnow()
+    if sub.disputed:
+        return False
     if sub.status in ("trialing", "active"):
         return True
     if sub.status == "past_due" and sub.past_due_since is not None:
@@ -107,74 +111,179 @@ def sync_subscription(stripe_subscription_id: str) -> str | None:
     info = current_gateway().retrieve_subscription(stripe_subscription_id)
     sub = _locked(info.id)
     if sub is None:
-        meta = info.metadata
-        if not {"user_id", "creator_id", "offering_id", "price_id"} <= meta.keys():
+        admitted = _admit(info)
+        if admitted is None:
             return "unmatched"
-        insert_or_ignore(
-            db.session,
-            Subscription,
-            {
-                "stripe_subscription_id": info.id,
-                "user_id": uuid.UUID(meta["user_id"]),
-                "creator_id": uuid.UUID(meta["creator_id"]),
-                "offering_id": uuid.UUID(meta["offering_id"]),
-                "price_id": uuid.UUID(meta["price_id"]),
-                "status": info.status,
-                "cancel_at_period_end": False,
-            },
-        )
-        sub = _locked(info.id)
-        assert sub is not None
+        sub, info = admitted
     apply(sub, info)
     _link_checkout(sub, info)
     return None
 
 
-def _link_checkout(sub: Subscription, info: SubscriptionInfo) -> None:
-    from .models import CheckoutSession
+# What our checkout puts on the subscriptions it creates.
+_OUR_METADATA = ("user_id", "offering_id", "price_id")
 
-    session_id = info.metadata.get("checkout_session_id")
+
+def _admit(info: SubscriptionInfo) -> tuple[Subscription, SubscriptionInfo] | None:
+    """Make our row for a subscription the provider has just created.
+
+    The database allows one live membership per follower and creator (and one live
+    subscription per offering); capacity is checked under a lock on the offering.
+    A subscription refused by either — two tabs both paid, or the last seat taken
+    meanwhile — is ended at once and its payment refunded, and the row says why.
+    """
+    user_id, offering_id, price_id = (_uuid(info.metadata.get(k) or "") for k in _OUR_METADATA)
+    if user_id is None or offering_id is None or price_id is None:
+        return None
+    offering = db.session.scalar(select(Offering).where(Offering.id == offering_id).with_for_update())
+    if offering is None:
+        return None
+    values = {
+        "stripe_subscription_id": info.id,
+        "user_id": user_id,
+        "creator_id": offering.creator_id,
+        "offering_id": offering.id,
+        "price_id": price_id,
+        "kind": offering.kind,
+        "status": info.status,
+        "cancel_at_period_end": False,
+    }
+    live = info.status in LIVE_STATUSES
+    sold_out = live and offering.capacity is not None and holders(offering.id) >= offering.capacity
+    if not sold_out and insert_or_ignore(db.session, Subscription, values):
+        return _must(info.id), info
+    raced = _locked(info.id)
+    if raced is not None:  # a concurrent delivery made the same row
+        return raced, info
+    reason = "sold_out" if sold_out else "duplicate_membership"
+    info = _void(info, reason)
+    insert_or_ignore(db.session, Subscription, {**values, "status": info.status, "void_reason": reason})
+    return _must(info.id), info
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _must(stripe_subscription_id: str) -> Subscription:
+    sub = _locked(stripe_subscription_id)
+    assert sub is not None
+    return sub
+
+
+def _void(info: SubscriptionInfo, reason: str) -> SubscriptionInfo:
+    """End a subscription we must not keep, and give back what its first invoice took."""
+    gateway = current_gateway()
+    ended = gateway.cancel_subscription_now(info.id, idempotency_key=f"void:{info.id}")
+    if info.latest_invoice:
+        _refund_invoice(gateway.retrieve_invoice(info.latest_invoice), reason)
+    return ended
+
+
+def _refund_invoice(invoice: InvoiceInfo, reason: str) -> None:
+    # Keyed on the invoice: refunded once, whether the subscription or its invoice is seen first.
+    if invoice.payment_intent and invoice.amount_paid > 0:
+        current_gateway().refund(
+            payment_intent=invoice.payment_intent,
+            amount=invoice.amount_paid,
+            reason=reason,
+            idempotency_key=f"void:{invoice.id}",
+        )
+
+
+def _link_checkout(sub: Subscription, info: SubscriptionInfo) -> None:
+    session_id = _uuid(info.metadata.get("checkout_session_id") or "")
     if session_id:
-        session = db.session.get(CheckoutSession, uuid.UUID(session_id))
+        session = db.session.get(CheckoutSession, session_id)
         if session is not None and session.subscription_id is None:
             session.subscription_id = sub.id
 
 
-def invoice_subscription_id(invoice: dict[str, Any]) -> str | None:
-    parent = (invoice.get("parent") or {}).get("subscription_details") or {}
-    value = parent.get("subscription") or invoice.get("subscription")
-    return value.get("id") if isinstance(value, dict) else value
+def _invoice_with_subscription(invoice_id: str) -> tuple[InvoiceInfo, Subscription | None, str | None]:
+    """The invoice from the provider and our subscription it bills, synced and locked; without one,
+    the outcome to record ("ignored" for an invoice of no subscription, "unmatched" for not ours)."""
+    invoice = current_gateway().retrieve_invoice(invoice_id)
+    if not invoice.subscription:
+        return invoice, None, "ignored"
+    outcome = sync_subscription(invoice.subscription)
+    return invoice, _locked(invoice.subscription), outcome
 
 
-def record_invoice_paid(invoice: dict[str, Any]) -> str | None:
-    """Ledger row for a paid invoice (once per invoice id), then re-sync its subscription."""
-    stripe_sub_id = invoice_subscription_id(invoice)
-    if not stripe_sub_id:
-        return "ignored"
-    outcome = sync_subscription(stripe_sub_id)
-    sub = db.session.scalar(select(Subscription).where(Subscription.stripe_subscription_id == stripe_sub_id))
+def record_invoice_paid(invoice_id: str) -> str | None:
+    """Ledger row for a paid invoice (once per invoice id), read from the provider, then
+    re-sync its subscription."""
+    invoice, sub, outcome = _invoice_with_subscription(invoice_id)
     if sub is None:
         return outcome
-    amount = int(invoice.get("amount_paid") or 0)
-    if amount > 0:
-        insert_or_ignore(
-            db.session,
-            Payment,
-            {
-                "stripe_invoice_id": invoice["id"],
-                "kind": "invoice",
-                "creator_id": sub.creator_id,
-                "user_id": sub.user_id,
-                "offering_id": sub.offering_id,
-                "subscription_id": sub.id,
-                "billing_reason": invoice.get("billing_reason"),
-                "amount_minor": amount,
-                "fee_minor": platform_fee(amount),
-                "currency": invoice.get("currency") or sub.price.currency,
-                "paid_at": clock.utcnow(),
-            },
-        )
+    if invoice.status == "paid":
+        sub.action_required_url = None
+    if invoice.amount_paid <= 0:
+        return None  # a trial or a fully discounted invoice: nothing received, nothing to credit
+    currency = invoice.currency or sub.price.currency
+    recorded = insert_or_ignore(
+        db.session,
+        Payment,
+        {
+            "stripe_invoice_id": invoice.id,
+            "stripe_payment_intent_id": invoice.payment_intent,
+            "kind": "invoice",
+            "creator_id": sub.creator_id,
+            "user_id": sub.user_id,
+            "offering_id": sub.offering_id,
+            "subscription_id": sub.id,
+            "billing_reason": invoice.billing_reason,
+            "amount_minor": invoice.amount_paid,
+            "fee_minor": platform_fee(invoice.amount_paid),
+            "currency": currency,
+            "paid_at": clock.utcnow(),
+        },
+    )
+    if sub.void_reason:
+        _refund_invoice(invoice, sub.void_reason)
+    elif recorded:
+        _credit_referrer(sub, invoice.amount_paid, currency)
     return None
+
+
+def _credit_referrer(sub: Subscription, amount: int, currency: str) -> None:
+    """A subscription counts as a paid referral once money has been received for it."""
+    code = db.session.scalar(
+        select(CheckoutSession.referral_code).where(
+            CheckoutSession.subscription_id == sub.id, CheckoutSession.referral_code.is_not(None)
+        )
+    )
+    rewards.credit_paid_referral(
+        code=code,
+        referred=sub.user_id,
+        kind="subscription",
+        subject_id=sub.id,
+        creator_id=sub.creator_id,
+        amount_minor=amount,
+        currency=currency,
+    )
+
+
+def record_action_required(invoice_id: str) -> str | None:
+    """A renewal waits for the member to authenticate: show where, until the invoice is paid."""
+    invoice, sub, outcome = _invoice_with_subscription(invoice_id)
+    if sub is None:
+        return outcome
+    sub.action_required_url = invoice.hosted_invoice_url if invoice.status == "open" else None
+    db.session.flush()
+    return None
+
+
+def had_trial(*, user_id: uuid.UUID, creator_id: uuid.UUID) -> bool:
+    """One free trial per follower and creator, whatever became of it."""
+    stmt = select(Subscription.id).where(
+        Subscription.user_id == user_id,
+        Subscription.creator_id == creator_id,
+        Subscription.trial_end.is_not(None),
+    )
+    return db.session.scalar(stmt.limit(1)) is not None
 
 
 def get_visible(*, viewer: User, subscription_id: uuid.UUID) -> Subscription:

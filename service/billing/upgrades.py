@@ -20,11 +20,12 @@ from sqlalchemy import select
 from ..accounts.models import User
 from ..catalog.models import Offering, Price
 from ..common import clock
+from ..common.db import insert_or_ignore
 from ..common.errors import Conflict, Unprocessable
 from ..common.money import percent_of
 from ..creators.models import Creator
 from ..extensions import db
-from .access import membership_of
+from .access import membership_of, purchase_grants_access
 from .models import CheckoutSession, Purchase, UpgradeOffer, UpgradeRedemption
 
 
@@ -89,15 +90,9 @@ def _credit(offer: UpgradeOffer, purchase: Purchase) -> int:
 
 
 def _used(offer: UpgradeOffer, purchase: Purchase) -> bool:
-    """Taken already: by a completed checkout, or by one still open."""
-    stmt = (
-        select(UpgradeRedemption.id)
-        .join(CheckoutSession, CheckoutSession.id == UpgradeRedemption.checkout_session_id)
-        .where(
-            UpgradeRedemption.upgrade_offer_id == offer.id,
-            UpgradeRedemption.purchase_id == purchase.id,
-            CheckoutSession.status.in_(("open", "complete")),
-        )
+    """Taken already, by a completed checkout or one still open (closed ones give it back)."""
+    stmt = select(UpgradeRedemption.id).where(
+        UpgradeRedemption.upgrade_offer_id == offer.id, UpgradeRedemption.purchase_id == purchase.id
     )
     return db.session.scalar(stmt) is not None
 
@@ -122,8 +117,7 @@ def _latest_purchase(offer: UpgradeOffer, user: User) -> Purchase | None:
         .where(
             Purchase.user_id == user.id,
             Purchase.offering_id == offer.from_offering_id,
-            Purchase.status == "paid",
-            Purchase.disputed.is_(False),
+            purchase_grants_access(),
         )
         .order_by(Purchase.paid_at.desc())
     ).first()
@@ -144,22 +138,27 @@ def check(*, offer_id: uuid.UUID, user: User, price_id: uuid.UUID) -> Eligibilit
 
 
 def reserve(eligibility: Eligibility, session: CheckoutSession) -> None:
-    """Tie the offer to this checkout; it counts as used while the checkout is open or done."""
-    session.upgrade_offer_id, session.discount_minor = eligibility.offer.id, eligibility.credit
-    db.session.add(
-        UpgradeRedemption(
-            upgrade_offer_id=eligibility.offer.id,
-            purchase_id=eligibility.purchase.id,
-            checkout_session_id=session.id,
-            credit_minor=eligibility.credit,
-        )
+    """Tie the offer to this checkout; it counts as used while the checkout is open or done.
+    Raises NotEligible when a concurrent checkout took it first (the database decides)."""
+    taken = insert_or_ignore(
+        db.session,
+        UpgradeRedemption,
+        {
+            "upgrade_offer_id": eligibility.offer.id,
+            "purchase_id": eligibility.purchase.id,
+            "checkout_session_id": session.id,
+            "credit_minor": eligibility.credit,
+        },
     )
+    if not taken:
+        raise NotEligible("You already used this offer for that purchase.")
+    session.upgrade_offer_id, session.discount_minor = eligibility.offer.id, eligibility.credit
     db.session.flush()
 
 
 def eligible_for(*, user: User) -> list[dict[str, Any]]:
     """Every offer the user can take now, with its computed credit."""
-    bought = select(Purchase.offering_id).where(Purchase.user_id == user.id, Purchase.status == "paid")
+    bought = select(Purchase.offering_id).where(Purchase.user_id == user.id, purchase_grants_access())
     offers = db.session.scalars(
         select(UpgradeOffer).where(UpgradeOffer.active.is_(True), UpgradeOffer.from_offering_id.in_(bought))
     ).all()

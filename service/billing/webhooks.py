@@ -20,7 +20,8 @@ from sqlalchemy import or_, select, update
 from ..common import clock
 from ..common.db import insert_or_ignore
 from ..extensions import db
-from . import checkout, payouts, purchases, subscriptions
+from . import checkout, ledger, payouts, subscriptions
+from .gateway import current_gateway
 from .models import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -30,20 +31,31 @@ Handler = Callable[[dict[str, Any], WebhookEvent], str | None]
 
 
 def record_event(event: dict[str, Any]) -> bool:
-    """Store an event in the inbox; False when its id was already there."""
+    """Store an event in the inbox as it was sent; False when its id was already there."""
     return insert_or_ignore(
         db.session,
         WebhookEvent,
         {
             "id": event["id"],
             "type": event["type"],
-            "account": event.get("account"),
-            "livemode": bool(event.get("livemode")),
-            "api_version": event.get("api_version"),
-            "event_created": datetime.fromtimestamp(int(event.get("created") or 0), UTC),
+            "account": _text(event.get("account")),
+            "livemode": event.get("livemode") is True,
+            "api_version": _text(event.get("api_version"), 64),
+            "event_created": _created(event.get("created")),
             "payload": event,
         },
     )
+
+
+def _text(value: Any, max_length: int = 255) -> str | None:
+    return value if isinstance(value, str) and len(value) <= max_length else None
+
+
+def _created(value: Any) -> datetime:
+    # Order guards compare these; an event without a usable time sorts as the oldest.
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**33:
+        return datetime.fromtimestamp(value, UTC)
+    return datetime.fromtimestamp(0, UTC)
 
 
 def _claim(event_id: str) -> WebhookEvent | None:
@@ -71,8 +83,9 @@ def process_event(event_id: str) -> str | None:
     if event is None:
         return None
     handler = HANDLERS.get(event.type)
+    obj = _data_object(event.payload)
     try:
-        outcome = handler(event.payload["data"]["object"], event) if handler else "ignored"
+        outcome = handler(obj, event) if handler and obj is not None else "ignored"
         event.status, event.processed_at, event.last_error = outcome or "done", clock.utcnow(), None
         db.session.commit()
     except Exception as exc:  # any failure: keep the event and retry it later
@@ -80,6 +93,12 @@ def process_event(event_id: str) -> str | None:
         log.exception("webhook %s (%s) failed", event_id, event.type)
         _record_failure(event_id, exc)
     return db.session.get(WebhookEvent, event_id, populate_existing=True).status  # type: ignore[union-attr]
+
+
+def _data_object(payload: Any) -> dict[str, Any] | None:
+    data = payload.get("data") if isinstance(payload, dict) else None
+    obj = data.get("object") if isinstance(data, dict) else None
+    return obj if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
 
 
 def _record_failure(event_id: str, exc: Exception) -> None:
@@ -124,12 +143,16 @@ def _subscription_event(obj: dict[str, Any], event: WebhookEvent) -> str | None:
 
 
 def _invoice_paid(obj: dict[str, Any], event: WebhookEvent) -> str | None:
-    return subscriptions.record_invoice_paid(obj)
+    return subscriptions.record_invoice_paid(obj["id"])
 
 
 def _invoice_failed(obj: dict[str, Any], event: WebhookEvent) -> str | None:
-    sub_id = subscriptions.invoice_subscription_id(obj)
+    sub_id = current_gateway().retrieve_invoice(obj["id"]).subscription
     return subscriptions.sync_subscription(sub_id) if sub_id else "ignored"
+
+
+def _invoice_action_required(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    return subscriptions.record_action_required(obj["id"])
 
 
 def _checkout_completed(obj: dict[str, Any], event: WebhookEvent) -> str | None:
@@ -144,17 +167,16 @@ def _checkout_expired(obj: dict[str, Any], event: WebhookEvent) -> str | None:
     return checkout.close_checkout(obj["id"], status="expired")
 
 
-def _charge_refunded(obj: dict[str, Any], event: WebhookEvent) -> str | None:
-    return purchases.record_refund(
-        payment_intent=obj.get("payment_intent"), refunded=int(obj["amount_refunded"])
-    )
+def _charge(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    return ledger.sync_charge(obj["id"])
+
+
+def _refund(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    return ledger.sync_refund(obj["id"])
 
 
 def _dispute(obj: dict[str, Any], event: WebhookEvent) -> str | None:
-    open_ = event.type == "charge.dispute.created" or obj.get("status") not in ("won", "warning_closed")
-    return purchases.record_dispute(
-        payment_intent=obj.get("payment_intent"), open_=open_, event_created=event.event_created
-    )
+    return ledger.sync_dispute(obj["id"])
 
 
 def _account_updated(obj: dict[str, Any], event: WebhookEvent) -> str | None:
@@ -180,9 +202,17 @@ HANDLERS: dict[str, Handler] = {
     "customer.subscription.pending_update_expired": _subscription_event,
     "invoice.paid": _invoice_paid,
     "invoice.payment_failed": _invoice_failed,
-    "charge.refunded": _charge_refunded,
+    "invoice.payment_action_required": _invoice_action_required,
+    "charge.refunded": _charge,
+    "charge.refund.updated": _refund,
+    "refund.created": _refund,
+    "refund.updated": _refund,
+    "refund.failed": _refund,
     "charge.dispute.created": _dispute,
+    "charge.dispute.updated": _dispute,
     "charge.dispute.closed": _dispute,
+    "charge.dispute.funds_withdrawn": _dispute,
+    "charge.dispute.funds_reinstated": _dispute,
     "account.updated": _account_updated,
     "account.application.deauthorized": _account_deauthorized,
 }
