@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
 
+from service.billing.models import LocalObject, Purchase
 from service.common import clock
+from service.extensions import db
 
 from .billing_helpers import CANCEL, buy, local_path, onboard, start_checkout
 from .conftest import Account, assert_problem
@@ -247,3 +250,35 @@ def test_member_and_sales_lists_take_a_constant_number_of_queries(app, client, c
     for _ in range(3):
         buy(client, signup(), shop["basic"]["price"]["id"])
     assert both() == one
+
+
+def test_local_gateway_answers_a_repeated_idempotency_key_with_the_same_object(app, client, alice, shop):
+    """Like Stripe: so a retried job or request fails and succeeds the same way on both gateways."""
+    purchase_id = buy(client, alice, shop["product"]["price"]["id"])["purchase_id"]
+    with app.app_context():
+        gateway = app.extensions["billing.gateway"]
+        first = gateway.create_customer(
+            email="a@example.com", name="A", user_id="u1", idempotency_key="cus:u1"
+        )
+        again = gateway.create_customer(
+            email="a@example.com", name="A", user_id="u1", idempotency_key="cus:u1"
+        )
+        other = gateway.create_customer(
+            email="a@example.com", name="A", user_id="u1", idempotency_key="cus:u2"
+        )
+        purchase = db.session.get(Purchase, uuid.UUID(purchase_id))
+        refunds = [
+            gateway.refund(
+                payment_intent=purchase.stripe_payment_intent_id,
+                amount=500,
+                reason="test",
+                idempotency_key="re:1",
+            )
+            for _ in range(2)
+        ]
+        intent = db.session.get(LocalObject, purchase.stripe_payment_intent_id)
+        charge = gateway.retrieve_charge(intent.data["latest_charge"])
+        db.session.commit()
+    assert first == again != other
+    assert refunds[0] == refunds[1]
+    assert (charge.amount_refunded, len(charge.refunds)) == (500, 1)
