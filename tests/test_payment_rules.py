@@ -350,7 +350,7 @@ def test_open_dispute_on_a_member_invoice_suspends_access_until_won(client, app,
     assert payment.disputed_minor == 0
 
 
-def test_lost_dispute_on_a_member_invoice_ends_the_membership(client, app, alice, tiers, stripe_mode):
+def test_lost_dispute_on_a_member_invoice_ends_the_membership(client, app, alice, tiers, seller, stripe_mode):
     session, intent = _member(client, stripe_mode, alice, tiers[0])
     dispute = _dispute(client, stripe_mode, intent, "needs_response")
     _dispute(client, stripe_mode, intent, "lost", dispute_id=dispute)
@@ -360,6 +360,10 @@ def test_lost_dispute_on_a_member_invoice_ends_the_membership(client, app, alice
     assert access(client, alice)["membership"] is None
     [payment] = rows(app, Payment)
     assert (payment.disputed_minor, payment.net_minor) == (900, 0)
+    [sale] = client.get("/v1/creators/cora/sales", headers=seller.headers).get_json()["data"]
+    assert sale["lost_to_dispute"] == {"amount": 900, "currency": "eur"}
+    summary = client.get("/v1/creators/cora/analytics/summary", headers=seller.headers).get_json()
+    assert summary["recurring_revenue"] == {"amount": 0, "currency": "eur"}
     assert stripe_mode.only("refund") == []  # the dispute took the money back, not a refund
 
 

@@ -29,7 +29,8 @@ The rules of the numbers:
   memberships starting, and ending, in the period; the *churn rate* is
   churned / active members at `from`.
 - *Revenue* is what was received in the period (`paid_at`), less what of it was
-  refunded since: one-off from purchases, recurring from invoices.
+  refunded or lost to a dispute since: one-off from purchases, recurring from
+  invoices.
 - *Followers* is the current count; since an unfollow deletes the follow, past
   follower counts only know the follows that still exist.
 - *Conversion*: of today's followers, those who paid anything (purchase or

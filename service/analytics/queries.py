@@ -224,7 +224,7 @@ def _paying_amounts(prices: list[Any]) -> dict[int, int]:
 def _sales(creator: Creator, start: datetime, end: datetime) -> Any:
     """Revenue of the period and who paid it, from one read of the period's payments."""
     paid = (
-        select(Payment.user_id, Payment.kind, (Payment.amount_minor - Payment.refunded_minor).label("net"))
+        select(Payment.user_id, Payment.kind, Payment.net_minor.label("net"))
         .where(Payment.creator_id == creator.id, Payment.paid_at >= start, Payment.paid_at < end)
         .cte("paid")
     )
@@ -419,7 +419,7 @@ def _per_bucket(
 
 
 def _revenue_series(creator: Creator, bounds: list[datetime], end: datetime, now: datetime) -> list[int]:
-    net = func.sum(Payment.amount_minor - Payment.refunded_minor)
+    net = func.sum(Payment.net_minor)
     return _per_bucket(bounds, end, Payment, Payment.paid_at, net, Payment.creator_id == creator.id)
 
 

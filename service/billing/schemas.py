@@ -144,6 +144,11 @@ class SaleSchema(BaseSchema):
     refunded = ma.fields.Function(
         lambda p: {"amount": p.refunded_minor, "currency": p.currency}, required=True
     )
+    lost_to_dispute = ma.fields.Function(
+        lambda p: {"amount": p.disputed_minor, "currency": p.currency},
+        required=True,
+        metadata={"description": "Taken back by a dispute the creator lost"},
+    )
     billing_reason = ma.fields.String(required=True, allow_none=True)
     paid_at = ma.fields.DateTime(required=True)
 
