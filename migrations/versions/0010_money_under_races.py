@@ -81,12 +81,19 @@ def upgrade():
     with op.batch_alter_table('payments', schema=None) as batch_op:
         batch_op.alter_column('disputed_minor', existing_type=sa.BigInteger(), server_default=None)
 
+    # Account events are re-read from Stripe now, so their order needs no guard.
+    with op.batch_alter_table('connected_accounts', schema=None) as batch_op:
+        batch_op.drop_column('last_event_at')
+
     with op.batch_alter_table('upgrade_redemptions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_upgrade_redemptions_offer_purchase'))
         batch_op.create_unique_constraint(batch_op.f('uq_upgrade_redemptions_upgrade_offer_id'), ['upgrade_offer_id', 'purchase_id'])
 
 
 def downgrade():
+    with op.batch_alter_table('connected_accounts', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('last_event_at', sa.DateTime(timezone=True), nullable=True))
+
     with op.batch_alter_table('upgrade_redemptions', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_upgrade_redemptions_upgrade_offer_id'), type_='unique')
         batch_op.create_index(batch_op.f('ix_upgrade_redemptions_offer_purchase'), ['upgrade_offer_id', 'purchase_id'], unique=False)

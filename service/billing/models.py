@@ -60,8 +60,6 @@ class ConnectedAccount(IdMixin, CreatedMixin, Base):
     requirements_due: Mapped[list[str]] = mapped_column(JSON, default=list)
     disabled_reason: Mapped[str | None] = mapped_column(String(255))
     deauthorized_at: Mapped[datetime | None]
-    # `created` of the newest event applied from a payload, so older ones are skipped.
-    last_event_at: Mapped[datetime | None]
     synced_at: Mapped[datetime | None]
 
     creator: Mapped[Creator] = relationship()

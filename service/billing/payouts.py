@@ -12,7 +12,7 @@ from ..common.db import insert_or_ignore
 from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
-from .gateway import Account, account_from, current_gateway
+from .gateway import Account, current_gateway
 from .models import ConnectedAccount
 
 
@@ -69,16 +69,16 @@ def _apply(account: ConnectedAccount, info: Account) -> None:
     creators.set_payouts_enabled(creator=account.creator, enabled=account.can_take_charges)
 
 
-def apply_account_event(obj: dict[str, Any], *, event_created: datetime) -> str | None:
+def sync_account(account_id: str) -> str | None:
+    """Re-read a connected account after an event about it (the event's snapshot may be stale)."""
     account = db.session.scalar(
-        select(ConnectedAccount).where(ConnectedAccount.stripe_account_id == obj.get("id")).with_for_update()
+        select(ConnectedAccount).where(ConnectedAccount.stripe_account_id == account_id).with_for_update()
     )
     if account is None:
         return "unmatched"
-    if account.last_event_at and event_created < account.last_event_at:
-        return "ignored"  # an older snapshot than the one already applied
-    account.last_event_at = event_created
-    _apply(account, account_from(obj))
+    if account.deauthorized_at is not None:
+        return "ignored"  # it no longer lets us read it
+    _apply(account, current_gateway().retrieve_account(account_id))
     return None
 
 

@@ -77,13 +77,15 @@ def verified_event(payload: bytes, header: str, secrets: list[str]) -> dict[str,
 
 
 def _is_text(value: Any, max_length: int) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= max_length
+    # A NUL cannot be stored in a PostgreSQL text column.
+    return isinstance(value, str) and 0 < len(value) <= max_length and "\x00" not in value
 
 
 def _report_version(version: object) -> None:
     """Events of another API version may be shaped differently: say so once per version."""
     version = str(version)
-    if version == API_VERSION or version in _versions_reported:
+    # Bounded: signed events come from Stripe, but a process must not grow without end.
+    if version == API_VERSION or version in _versions_reported or len(_versions_reported) >= 100:
         return
     _versions_reported.add(version)
     log.warning(

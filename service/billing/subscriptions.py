@@ -135,6 +135,13 @@ def _admit(info: SubscriptionInfo) -> tuple[Subscription, SubscriptionInfo] | No
     user_id, offering_id, price_id = (_uuid(info.metadata.get(k) or "") for k in _OUR_METADATA)
     if user_id is None or offering_id is None or price_id is None:
         return None
+    checkout_id = _uuid(info.metadata.get("checkout_session_id") or "")
+    if checkout_id is not None:
+        # Lock its checkout before the offering, in fulfil_checkout's order: linking the checkout
+        # (below) while its fulfilment holds it and waits for the offering would deadlock.
+        db.session.execute(
+            select(CheckoutSession.id).where(CheckoutSession.id == checkout_id).with_for_update()
+        )
     offering = db.session.scalar(select(Offering).where(Offering.id == offering_id).with_for_update())
     if offering is None:
         return None

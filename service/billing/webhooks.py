@@ -48,7 +48,8 @@ def record_event(event: dict[str, Any]) -> bool:
 
 
 def _text(value: Any, max_length: int = 255) -> str | None:
-    return value if isinstance(value, str) and len(value) <= max_length else None
+    # A NUL cannot be stored in a PostgreSQL text column; the payload keeps the value as sent.
+    return value if isinstance(value, str) and len(value) <= max_length and "\x00" not in value else None
 
 
 def _created(value: Any) -> datetime:
@@ -180,7 +181,7 @@ def _dispute(obj: dict[str, Any], event: WebhookEvent) -> str | None:
 
 
 def _account_updated(obj: dict[str, Any], event: WebhookEvent) -> str | None:
-    return payouts.apply_account_event(obj, event_created=event.event_created)
+    return payouts.sync_account(obj["id"])
 
 
 def _account_deauthorized(obj: dict[str, Any], event: WebhookEvent) -> str | None:
