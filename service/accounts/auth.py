@@ -63,7 +63,7 @@ def auth_required(*, api_key: bool = True) -> Callable[[F], F]:
         if not api_key:
             responses[403] = "FORBIDDEN"
         documented = Blueprint.doc(security=[{"bearerAuth": []}], responses=responses)(wrapper)
-        return documented  # type: ignore[return-value]
+        return documented
 
     return decorator
 
@@ -83,13 +83,14 @@ def auth_optional() -> Callable[[F], F]:
         documented = Blueprint.doc(security=[{}, {"bearerAuth": []}], responses={401: "UNAUTHORIZED"})(
             wrapper
         )
-        return documented  # type: ignore[return-value]
+        return documented
 
     return decorator
 
 
 def current_user() -> User:
-    return g.current_user  # type: ignore[no-any-return]
+    user: User = g.current_user
+    return user
 
 
 def optional_user() -> User | None:

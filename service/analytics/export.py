@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import literal, select, tuple_
 
 from ..accounts.models import User
 from ..billing.models import Subscription
@@ -66,7 +66,9 @@ def _export_batch(creator_id: uuid.UUID, after: tuple[datetime, uuid.UUID] | Non
         .limit(EXPORT_BATCH)
     )
     if after is not None:
-        stmt = stmt.where(tuple_(Subscription.started_at, Subscription.id) > tuple_(*after))
+        stmt = stmt.where(
+            tuple_(Subscription.started_at, Subscription.id) > tuple_(*(literal(v) for v in after))
+        )
     return list(db.session.execute(stmt))
 
 

@@ -32,14 +32,14 @@ class UTCDateTime(TypeDecorator[datetime]):
     def python_type(self) -> type[datetime]:
         return datetime
 
-    def process_bind_param(self, value: datetime | None, dialect):  # type: ignore[override]
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
         return value.astimezone(UTC)
 
-    def process_result_value(self, value: datetime | None, dialect):  # type: ignore[override]
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -82,8 +82,8 @@ def insert_or_ignore(
     for column in model.__table__.c:
         default = column.default
         if column.name not in values and default is not None and default.is_callable:
-            values[column.name] = default.arg(None)  # type: ignore[operator]
+            values[column.name] = default.arg(None)
     # RETURNING tells reliably whether a row went in (rowcount is -1 under psycopg here).
-    key = list(model.__table__.primary_key.columns)[0]
+    key = list(model.__table__.primary_key)[0]
     stmt = insert_ignoring_conflicts(session, model).values(**values).returning(key)
     return session.execute(stmt).first() is not None

@@ -71,7 +71,7 @@ class Api(flask_smorest.Api):
         prepare_response(default, self.spec, PROBLEM_MEDIA_TYPE)
         self.spec.components.response("DEFAULT_ERROR", default, lazy=True)
 
-    def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException):
         status = error.code or 500
         data = getattr(error, "data", None) or {}
         headers = {
@@ -101,7 +101,7 @@ def _body(req) -> bytes:
 
 
 class Parser(FlaskParser):
-    def _raw_load_json(self, req):  # type: ignore[override]
+    def _raw_load_json(self, req):
         data = _body(req)
         if not is_json_request(req):
             if data:

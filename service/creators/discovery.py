@@ -31,7 +31,7 @@ SEARCH_VECTOR = (
 def _text_filter(stmt: Select[Any], q: str) -> tuple[Select[Any], Any]:
     """Add the word match; returns the statement and its relevance expression."""
     if db.engine.dialect.name == "postgresql":
-        vector = literal_column(SEARCH_VECTOR)
+        vector: Any = literal_column(SEARCH_VECTOR)
         query = func.websearch_to_tsquery("english", q)
         rank = func.ts_rank(vector, query, type_=Float)
         return stmt.where(vector.op("@@")(query)), rank

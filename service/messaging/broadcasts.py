@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Uuid, and_, func, literal, or_, select, union, update
+from sqlalchemy import Uuid, and_, func, insert, literal, or_, select, union, update
 
 from ..accounts.models import User
 from ..catalog import service as catalog
@@ -62,9 +62,7 @@ def _copy_audience(broadcast: Broadcast, creator: Creator, tier_ids: list[uuid.U
             User.deleted_at.is_(None), user_id != creator.user_id, ~block_between(user_id, creator.user_id)
         )
     )
-    db.session.execute(
-        BroadcastRecipient.__table__.insert().from_select(["broadcast_id", "user_id"], eligible)
-    )
+    db.session.execute(insert(BroadcastRecipient).from_select(["broadcast_id", "user_id"], eligible))
 
 
 def create_broadcast(
@@ -97,7 +95,7 @@ def deliver_broadcast(broadcast_id: str, batch_size: int = BATCH_SIZE) -> None:
     broadcast = db.session.get(Broadcast, uuid.UUID(str(broadcast_id)))
     if broadcast is None or broadcast.status == "done":
         return
-    sender_id = db.session.scalar(select(Creator.user_id).where(Creator.id == broadcast.creator_id))
+    sender_id = db.session.scalars(select(Creator.user_id).where(Creator.id == broadcast.creator_id)).one()
     broadcast.status = "sending"
     db.session.commit()
     after = None

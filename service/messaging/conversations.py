@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy import and_, func, literal, or_, select, tuple_, update
 from sqlalchemy.orm import aliased
 
 from ..accounts.models import User
@@ -227,7 +227,7 @@ def get_conversation_summary(*, user: User, conversation_id: uuid.UUID) -> dict[
     rows = db.session.execute(stmt).all()
     if not rows:
         raise NotFound("No conversation with this id.")
-    return _summaries(rows)[0]
+    return _summaries(list(rows))[0]
 
 
 def get_membership(*, user: User, conversation_id: uuid.UUID) -> ConversationMember:
@@ -264,7 +264,7 @@ def _advance_marker(member: ConversationMember, message: Message) -> None:
         .where(
             ConversationMember.conversation_id == member.conversation_id,
             ConversationMember.user_id == member.user_id,
-            marker < tuple_(message.created_at, message.id),
+            marker < tuple_(literal(message.created_at), literal(message.id)),
         )
         .values(last_read_at=message.created_at, last_read_message_id=message.id)
         .execution_options(synchronize_session=False)
@@ -320,7 +320,9 @@ def _open_service_conversation(purchase: Any, **kwargs: object) -> None:
     purchase. A retried webhook finds the note there (unique purchase id)."""
     if purchase.offering.kind != "service":
         return
-    creator_user_id = db.session.scalar(select(Creator.user_id).where(Creator.id == purchase.creator_id))
+    creator_user_id = db.session.scalars(
+        select(Creator.user_id).where(Creator.id == purchase.creator_id)
+    ).one()
     conversation, _ = open_conversation(user_id=purchase.user_id, other_id=creator_user_id)
     now = clock.utcnow()
     note = {
