@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,18 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _percent(env: Mapping[str, str], name: str, default: str) -> Decimal:
+    """A percentage kept exact (it multiplies money), from 0 to 100."""
+    raw = env.get(name) or default
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+    if not value.is_finite() or not 0 <= value <= 100:
+        raise ConfigError(f"{name} must be between 0 and 100, got {raw!r}")
+    return value
 
 
 def database_uri(raw: str | None, instance_path: str) -> str:
@@ -100,7 +113,7 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "STRIPE_LIVEMODE": env.get("STRIPE_SECRET_KEY", "").startswith("sk_live_"),
         "STRIPE_MAX_NETWORK_RETRIES": _int(env, "STRIPE_MAX_NETWORK_RETRIES", 2),
         "STRIPE_TIMEOUT": _int(env, "STRIPE_TIMEOUT", 10),
-        "PLATFORM_FEE_PERCENT": env.get("PLATFORM_FEE_PERCENT", "10"),
+        "PLATFORM_FEE_PERCENT": _percent(env, "PLATFORM_FEE_PERCENT", "10"),
         "PAST_DUE_GRACE_DAYS": _int(env, "PAST_DUE_GRACE_DAYS", 7),
         "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
         "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),

@@ -10,7 +10,8 @@ from ..common.money import percent_of
 
 
 def fee_percent() -> Decimal:
-    return Decimal(str(current_app.config["PLATFORM_FEE_PERCENT"]))
+    percent: Decimal = current_app.config["PLATFORM_FEE_PERCENT"]
+    return percent
 
 
 def platform_fee(amount_minor: int) -> int:

@@ -79,7 +79,3 @@ class Price(IdMixin, CreatedMixin, Base):
     archived_at: Mapped[datetime | None]
 
     offering: Mapped[Offering] = relationship(back_populates="prices")
-
-    @property
-    def amount(self) -> dict[str, int | str]:
-        return {"amount": self.amount_minor, "currency": self.currency}

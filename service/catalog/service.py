@@ -167,10 +167,6 @@ def get_owned_price(*, user: User, price_id: uuid.UUID) -> Price:
     return price
 
 
-def find_price(price_id: uuid.UUID) -> Price | None:
-    return db.session.get(Price, price_id)
-
-
 def archive_price(*, price: Price) -> Price:
     """Stop offering a price to new buyers. Raises LastActivePrice."""
     offering = price.offering
