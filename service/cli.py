@@ -1,4 +1,4 @@
-"""Flask CLI commands: `flask seed`."""
+"""Flask CLI commands: `flask seed`, `flask worker`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import select
 
+from . import jobs
 from .accounts import service as accounts
 from .accounts.models import User
 from .billing import access as billing_access
@@ -126,6 +127,14 @@ def register_commands(app: Flask) -> None:
     from .billing.cli import billing_cli
 
     app.cli.add_command(billing_cli)
+
+    @app.cli.command("worker")
+    @click.option("--burst", is_flag=True, help="Run the jobs queued now, then exit.")
+    def worker(burst: bool) -> None:
+        """Run background jobs from Redis (REDIS_URL) in this app."""
+        if not current_app.config["REDIS_URL"]:
+            raise click.UsageError("flask worker needs REDIS_URL; without it jobs run in the app")
+        jobs.work(burst=burst)
 
     @app.cli.command("seed")
     def seed() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from flask import Flask, current_app
@@ -39,8 +38,19 @@ def enqueue(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
 
 
 def run(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Entry point of an RQ worker: the job by its dotted name, inside the app."""
-    _call(_worker_app(), name, args, kwargs)
+    """Entry point of an RQ job: the job by its dotted name, in the app of `flask worker`."""
+    _call(current_app._get_current_object(), name, args, kwargs)  # type: ignore[attr-defined]
+
+
+def work(*, burst: bool) -> None:
+    """Run an RQ worker on the app's queue, inside the app (see `flask worker`)."""
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    connection = Redis.from_url(current_app.config["REDIS_URL"])
+    # Jobs run in this process, one at a time: no fork inheriting the database pool
+    # and the app context.
+    SimpleWorker([Queue(connection=connection)], connection=connection).work(burst=burst)
 
 
 def _call(app: Flask, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -48,13 +58,6 @@ def _call(app: Flask, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) 
     func = getattr(importlib.import_module(module), qualname)
     with app.app_context():
         func(*args, **kwargs)
-
-
-@cache
-def _worker_app() -> Flask:
-    from . import create_app
-
-    return create_app()
 
 
 def enqueue_after_commit(func: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
