@@ -43,6 +43,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     app.extensions["billing.gateway"] = _make_gateway(app)
+    _register_checkout_credits(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     limiter.init_app(app)
     api.init_app(app)
@@ -57,6 +58,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from .cli import register_commands
 
     register_commands(app)
+    from .billing.credits import require_registered
+
+    require_registered(app)  # checkout cannot run without credits: refuse to start
     return app
 
 
@@ -76,17 +80,25 @@ def _make_gateway(app: Flask) -> Any:
     )
 
 
+def _register_checkout_credits(app: Flask) -> None:
+    """Billing's CheckoutCredits port: growth's upgrade offers are the credits a checkout takes."""
+    from .billing.credits import EXTENSION
+    from .growth.upgrades import UpgradeCredits
+
+    app.extensions[EXTENSION] = UpgradeCredits()
+
+
 def _register_blueprints(app: Flask) -> None:
     from .accounts.auth import BEARER_SCHEME
     from .accounts.routes import blp as accounts
     from .analytics.routes import blp as analytics
     from .billing import access  # noqa: F401  (billing answers other domains' signals)
-    from .billing.growth_routes import blp as growth
     from .billing.routes import blp as billing
     from .catalog.routes import blp as catalog
     from .content.routes import blp as content
     from .creators.routes import blp as creators
     from .followers.routes import blp as followers
+    from .growth.routes import blp as growth  # (and growth's receivers of earlier domains' events)
     from .health import blp as health
     from .messaging.routes import blp as messaging
 

@@ -11,18 +11,22 @@ from .billing.models import (
     Payment,
     ProviderPrice,
     Purchase,
-    ReferralReward,
     Refund,
-    RewardGrant,
     Subscription,
-    UpgradeOffer,
-    UpgradeRedemption,
     WebhookEvent,
 )
 from .catalog.models import Offering, Price
 from .content.models import Post
 from .creators.models import Creator, CreatorTag
-from .followers.models import Follow, Referral, ReferralCode
+from .followers.models import Follow
+from .growth.models import (
+    Referral,
+    ReferralCode,
+    ReferralReward,
+    RewardGrant,
+    UpgradeOffer,
+    UpgradeRedemption,
+)
 from .messaging.models import (
     Block,
     Broadcast,

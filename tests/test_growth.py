@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 
 from service.billing import checkout as checkout_service
-from service.billing.models import CheckoutSession, RewardGrant
+from service.billing.models import CheckoutSession
 from service.common import clock
 from service.extensions import db
+from service.growth.models import RewardGrant
 
 from .billing_helpers import buy, local_path, onboard, start_checkout
 from .conftest import Account, assert_problem

@@ -27,10 +27,10 @@ from service.billing.models import (
     Payment,
     Purchase,
     Subscription,
-    UpgradeRedemption,
     WebhookEvent,
 )
 from service.extensions import db
+from service.growth.models import UpgradeRedemption
 
 from .concurrency import postgres_only, run_parallel  # noqa: F401
 from .conftest import assert_problem

@@ -16,9 +16,9 @@ import time
 import pytest
 from sqlalchemy import select
 
-from service.billing.models import Dispute, Payment, Purchase, Refund, RewardGrant, Subscription
+from service.billing.models import Dispute, Payment, Purchase, Refund, Subscription
 from service.extensions import db
-from service.followers.models import Referral
+from service.growth.models import Referral, RewardGrant
 
 from .conftest import assert_problem
 from .fake_stripe import (  # noqa: F401

@@ -42,5 +42,5 @@ The rules of the numbers:
   integer minor units of the creator's single currency.
 
 Owns: nothing stored; it reads billing, catalog and followers. Does not own:
-referrals (`queries.top_referrers` is where their ranking plugs in).
+referrals (growth's `referrals.top_referrers` ranks them for the summary).
 """

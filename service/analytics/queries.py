@@ -27,8 +27,8 @@ from ..common.db import UTCDateTime
 from ..common.errors import Unprocessable
 from ..creators.models import Creator
 from ..extensions import db
-from ..followers import referrals
 from ..followers.models import Follow
+from ..growth import referrals
 
 NEVER_STARTED = ("incomplete", "incomplete_expired")
 # The finest instant the database keeps: "before t" for instants on this grid.

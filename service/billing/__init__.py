@@ -9,4 +9,8 @@ derived from a subscription's status, never stored on its own.
 Owns: customers, connected accounts, checkout sessions, purchases,
 subscriptions, invoices, the webhook inbox. Stripe is the source of truth for
 money; our tables mirror it and converge through webhooks and reconciliation.
+Does not own: referrals and upgrade offers (growth). Billing announces what
+happened (`signals.py`: a purchase completed, a payment recorded, a checkout
+closed unfinished) and asks for a checkout's credit through its
+`CheckoutCredits` port (`credits.py`), never importing growth.
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from ..accounts.models import User
 from ..catalog.models import Offering, Price
@@ -18,8 +18,9 @@ from ..common import clock
 from ..common.db import insert_or_ignore
 from ..common.errors import Conflict, NotFound, Unprocessable
 from ..extensions import db
-from . import rewards, signals, upgrades
+from . import signals
 from .access import holders, purchase_grants_access
+from .credits import current_credits
 from .customers import ensure_customer
 from .fees import fee_percent, platform_fee
 from .gateway import CheckoutRequest, current_gateway
@@ -31,7 +32,6 @@ from .models import (
     Purchase,
     Refund,
     Subscription,
-    UpgradeRedemption,
 )
 from .prices import provider_price_id
 from .subscriptions import had_trial, record_invoice_paid, sync_subscription
@@ -125,7 +125,8 @@ def start_checkout(
     referral_code: str | None = None,
 ) -> CheckoutSession:
     """Open (or reuse) a checkout page for one price. Raises NotFound, CannotBuyOwn,
-    NotForSale, AlreadyMember, AlreadyBought, SoldOut, PayoutsNotEnabled."""
+    NotForSale, AlreadyMember, AlreadyBought, SoldOut, PayoutsNotEnabled, and with
+    `upgrade_offer_id` whatever the registered CheckoutCredits raises when not eligible."""
     price = db.session.get(Price, price_id)
     if price is None or price.offering.status == "draft" or price.offering.creator.deleted_at is not None:
         raise NotFound("No such price.")
@@ -133,9 +134,6 @@ def start_checkout(
     existing = _reusable(user, price)
     if existing is not None:
         return existing
-    upgrade = (
-        upgrades.check(offer_id=upgrade_offer_id, user=user, price_id=price.id) if upgrade_offer_id else None
-    )
     offering = price.offering
     mode = "subscription" if price.type == "recurring" else "payment"
     session = CheckoutSession(
@@ -153,11 +151,13 @@ def start_checkout(
     db.session.add(session)
     db.session.flush()
     coupon = None
-    if upgrade is not None:
-        upgrades.reserve(upgrade, session)
-        if upgrade.credit:
+    if upgrade_offer_id is not None:
+        credit = current_credits().reserve(offer_id=upgrade_offer_id, user=user, price=price, session=session)
+        session.upgrade_offer_id, session.discount_minor = upgrade_offer_id, credit
+        db.session.flush()
+        if credit:
             coupon = current_gateway().create_coupon(
-                amount_off=upgrade.credit, currency=price.currency, idempotency_key=f"coupon:{session.id}"
+                amount_off=credit, currency=price.currency, idempotency_key=f"coupon:{session.id}"
             )
     info = current_gateway().create_checkout_session(_request(session, user, price, coupon))
     session.stripe_session_id, session.url = info.id, info.url
@@ -303,16 +303,8 @@ def _record_purchase(
         _void_purchase(purchase, payment)
         return
     signals.purchase_completed.send(purchase)
-    if session.referral_code:
-        rewards.credit_paid_referral(
-            code=session.referral_code,
-            referred=session.user_id,
-            kind="purchase",
-            subject_id=purchase.id,
-            creator_id=session.creator_id,
-            amount_minor=paid,
-            currency=purchase.currency,
-        )
+    if paid > 0:  # a free checkout brought no money
+        signals.payment_recorded.send(payment)
 
 
 def _void_purchase(purchase: Purchase, payment: Payment) -> None:
@@ -346,9 +338,7 @@ def close_checkout(stripe_session_id: str, *, status: str) -> str | None:
         return "unmatched"
     if session.status == "open":
         session.status = status
-        # An upgrade credit held by this checkout is free to be used by another.
-        db.session.execute(
-            delete(UpgradeRedemption).where(UpgradeRedemption.checkout_session_id == session.id)
-        )
         db.session.flush()
+        # A credit this checkout held (an upgrade offer) is free to be used by another.
+        signals.checkout_closed.send(session)
     return None

@@ -1,7 +1,8 @@
-"""Events billing announces to the domains after it (messaging, content, growth).
+"""Events billing announces to the domains after it (growth, messaging, content).
 
 Receivers run inside the transaction that caused the event: they flush, never
 commit, and must be idempotent, because a retried webhook may announce again.
+They return nothing billing uses.
 """
 
 from blinker import Namespace
@@ -11,3 +12,14 @@ _signals = Namespace()
 # sender: the Purchase just paid. Attributes receivers may use: id, user_id,
 # creator_id, offering (catalog Offering: kind, title), amount_minor, currency.
 purchase_completed = _signals.signal("purchase-completed")
+
+# sender: the Payment ledger row just recorded, announced once per row, only when
+# money came in (amount_minor > 0) and the sale is kept (not voided: no sold-out
+# purchase, no duplicate or sold-out subscription). Attributes receivers may use:
+# kind (purchase | invoice), purchase_id, subscription_id, user_id, creator_id,
+# amount_minor, currency. A trial or a fully discounted invoice records nothing.
+payment_recorded = _signals.signal("payment-recorded")
+
+# sender: the CheckoutSession that ended unfinished (status now expired or failed);
+# announced once, when it leaves `open`. A completed checkout is never closed.
+checkout_closed = _signals.signal("checkout-closed")

@@ -24,7 +24,7 @@ from ..common.errors import Conflict, NotFound, Unprocessable
 from ..common.pagination import paginate
 from ..creators.models import Creator
 from ..extensions import db
-from . import rewards
+from . import signals
 from .access import holders
 from .fees import platform_fee
 from .gateway import InvoiceInfo, SubscriptionInfo, current_gateway
@@ -251,26 +251,9 @@ def record_invoice_paid(invoice_id: str) -> str | None:
     if sub.void_reason:
         _refund_invoice(invoice, sub.void_reason)
     elif recorded:
-        _credit_referrer(sub, invoice.amount_paid, currency)
+        payment = db.session.scalar(select(Payment).where(Payment.stripe_invoice_id == invoice.id))
+        signals.payment_recorded.send(payment)
     return None
-
-
-def _credit_referrer(sub: Subscription, amount: int, currency: str) -> None:
-    """A subscription counts as a paid referral once money has been received for it."""
-    code = db.session.scalar(
-        select(CheckoutSession.referral_code).where(
-            CheckoutSession.subscription_id == sub.id, CheckoutSession.referral_code.is_not(None)
-        )
-    )
-    rewards.credit_paid_referral(
-        code=code,
-        referred=sub.user_id,
-        kind="subscription",
-        subject_id=sub.id,
-        creator_id=sub.creator_id,
-        amount_minor=amount,
-        currency=currency,
-    )
 
 
 def record_action_required(invoice_id: str) -> str | None:

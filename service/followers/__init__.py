@@ -7,4 +7,6 @@ purchases.
 
 Owns: follows and the follower list. Does not own: memberships and purchases;
 billing answers those through `access_requested` and `members_requested`.
+Referrals are growth's: a new follow is announced (`follower_created`) with the
+referral code it came with, and growth credits it.
 """

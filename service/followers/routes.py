@@ -8,8 +8,8 @@ from ..common.pagination import CursorArgs, page_schema
 from ..creators import service as creators
 from ..creators.schemas import CreatorSchema
 from ..extensions import db
-from . import referrals, service
-from .schemas import AccessSchema, FollowArgs, FollowerSchema, ReferralLinkSchema, ReferralSummarySchema
+from . import service
+from .schemas import AccessSchema, FollowArgs, FollowerSchema
 
 blp = Blueprint("followers", __name__, url_prefix="/v1", description="Free follows")
 
@@ -65,22 +65,3 @@ def list_followers(args, handle: str):
 def access(handle: str):
     """What you have with this creator: following, membership, purchases"""
     return service.access(user=current_user(), creator=creators.get_by_handle(handle))
-
-
-@blp.route("/creators/<string:handle>/referral-link", methods=["GET"])
-@auth_required()
-@blp.response(200, ReferralLinkSchema)
-@blp.doc(responses={404: "NOT_FOUND"})
-def referral_link(handle: str):
-    """Your own referral code and link for this creator"""
-    code = referrals.code_for(user=current_user(), creator=creators.get_by_handle(handle))
-    db.session.commit()
-    return {"code": code.code, "url": referrals.link_for(code)}
-
-
-@blp.route("/me/referrals", methods=["GET"])
-@auth_required()
-@blp.response(200, ReferralSummarySchema)
-def my_referrals():
-    """What the people you referred did: sign-ups, follows, purchases, subscriptions and revenue"""
-    return referrals.summary_for(user=current_user())

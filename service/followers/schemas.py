@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from ..common.schemas import BaseSchema, MoneySchema
+from ..common.schemas import BaseSchema
 
 
 class UserBriefSchema(BaseSchema):
@@ -35,24 +35,3 @@ class FollowArgs(BaseSchema):
         validate=ma.validate.Length(min=1, max=64),
         metadata={"description": "Referral code from a shared link"},
     )
-
-
-class ReferralLinkSchema(BaseSchema):
-    code = ma.fields.String(required=True)
-    url = ma.fields.String(required=True)
-
-
-class ReferralCountsSchema(BaseSchema):
-    signups = ma.fields.Integer(required=True)
-    follows = ma.fields.Integer(required=True)
-    purchases = ma.fields.Integer(required=True)
-    subscriptions = ma.fields.Integer(required=True)
-
-
-class CreatorReferralsSchema(ReferralCountsSchema):
-    creator = ma.fields.String(required=True, metadata={"description": "handle"})
-    revenue = ma.fields.List(ma.fields.Nested(MoneySchema), required=True)
-
-
-class ReferralSummarySchema(ReferralCountsSchema):
-    by_creator = ma.fields.List(ma.fields.Nested(CreatorReferralsSchema), required=True)

@@ -14,7 +14,7 @@ from ..common.pagination import keyset, page
 from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
-from . import referrals, signals
+from . import signals
 from .models import Follow
 
 
@@ -29,15 +29,16 @@ def is_following(*, user: User, creator: Creator) -> bool:
 
 
 def follow(*, user: User, creator: Creator, referral_code: str | None = None) -> None:
-    """Follow a creator; following again changes nothing. Raises CannotFollowSelf."""
+    """Follow a creator; following again changes nothing. Raises CannotFollowSelf.
+
+    A new follow is announced with the referral code it came with (growth credits it)."""
     if creators.is_owner(user, creator):
         raise CannotFollowSelf()
     if not insert_or_ignore(db.session, Follow, {"user_id": user.id, "creator_id": creator.id}):
         return  # already following, perhaps from a concurrent request
     creators.change_follower_count(creator_id=creator.id, delta=1)
-    referrals.attribute(code=referral_code, referred=user.id, kind="follow", creator_id=creator.id)
     new = db.session.scalar(select(Follow).where(Follow.user_id == user.id, Follow.creator_id == creator.id))
-    signals.follower_created.send(new)
+    signals.follower_created.send(new, referral_code=referral_code)
 
 
 def unfollow(*, user: User, creator: Creator) -> None:

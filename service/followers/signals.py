@@ -4,7 +4,8 @@ from blinker import Namespace
 
 _signals = Namespace()
 
-# sender: the Follow just created (flushed, not committed).
+# sender: the Follow just created (flushed, not committed), announced once per follow;
+# kwargs: referral_code (str or None), as given with the follow (`?ref=`), unchecked.
 follower_created = _signals.signal("follower-created")
 # sender: the Creator; kwargs: user_ids. Receivers return the subset that are members.
 members_requested = _signals.signal("members-requested")

@@ -4,7 +4,11 @@ A creator links a one-off offering (service or product) to a membership price
 with a credit — a percentage of what the buyer paid, or a fixed amount up to
 it — valid for some days after the purchase. The credit is a one-time discount
 on the first invoice only, never more than that invoice, and each purchase can
-be upgraded once.
+be upgraded once: a checkout holds the credit while it is open or once it is
+complete, and gives it back when it expires or fails.
+
+Billing asks for the credit through its `CheckoutCredits` port, which
+`UpgradeCredits` implements (registered in `create_app`).
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ..accounts.models import User
+from ..billing.access import membership_of, purchase_grants_access
+from ..billing.models import CheckoutSession, Purchase
+from ..billing.signals import checkout_closed
 from ..catalog.models import Offering, Price
 from ..common import clock
 from ..common.db import insert_or_ignore
@@ -25,8 +32,7 @@ from ..common.errors import Conflict, Unprocessable
 from ..common.money import percent_of
 from ..creators.models import Creator
 from ..extensions import db
-from .access import membership_of, purchase_grants_access
-from .models import CheckoutSession, Purchase, UpgradeOffer, UpgradeRedemption
+from .models import UpgradeOffer, UpgradeRedemption
 
 
 class InvalidUpgradeOffer(Unprocessable):
@@ -139,7 +145,8 @@ def check(*, offer_id: uuid.UUID, user: User, price_id: uuid.UUID) -> Eligibilit
 
 def reserve(eligibility: Eligibility, session: CheckoutSession) -> None:
     """Tie the offer to this checkout; it counts as used while the checkout is open or done.
-    Raises NotEligible when a concurrent checkout took it first (the database decides)."""
+    Raises NotEligible when a concurrent checkout took it first (the database decides).
+    The checkout itself records the offer and the credit (billing's columns)."""
     taken = insert_or_ignore(
         db.session,
         UpgradeRedemption,
@@ -152,7 +159,23 @@ def reserve(eligibility: Eligibility, session: CheckoutSession) -> None:
     )
     if not taken:
         raise NotEligible("You already used this offer for that purchase.")
-    session.upgrade_offer_id, session.discount_minor = eligibility.offer.id, eligibility.credit
+    db.session.flush()
+
+
+class UpgradeCredits:
+    """Billing's `CheckoutCredits`: the credit of an upgrade offer, for a checkout of its price."""
+
+    def reserve(self, *, offer_id: uuid.UUID, user: User, price: Price, session: CheckoutSession) -> int:
+        """Raises NotEligible with the reason."""
+        eligibility = check(offer_id=offer_id, user=user, price_id=price.id)
+        reserve(eligibility, session)
+        return eligibility.credit
+
+
+@checkout_closed.connect
+def _give_back(session: CheckoutSession, **kwargs: object) -> None:
+    """A checkout that expired or failed frees the credit it held for another."""
+    db.session.execute(delete(UpgradeRedemption).where(UpgradeRedemption.checkout_session_id == session.id))
     db.session.flush()
 
 

@@ -3,7 +3,8 @@
 A code names both the referrer and the creator. Sign-ups, follows, purchases and
 subscriptions carrying a code are credited once each, never to the referrer
 themself; an unknown code is ignored, since a stale link must not break sign-up
-or checkout.
+or checkout. Sign-ups and follows are credited here, as accounts and followers
+announce them; paid referrals in `rewards`, as billing records payments.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from ..accounts.signals import user_signed_up
 from ..common.db import insert_or_ignore
 from ..creators.models import Creator
 from ..extensions import db
+from ..followers.models import Follow
+from ..followers.signals import follower_created
 from .models import Referral, ReferralCode
 
 CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes (0/o, 1/l/i)
@@ -91,6 +94,11 @@ def _credit_signup(user: User, referral_code: str | None = None, **kwargs: objec
     attribute(code=referral_code, referred=user.id, kind="signup")
 
 
+@follower_created.connect
+def _credit_follow(follow: Follow, referral_code: str | None = None, **kwargs: object) -> None:
+    attribute(code=referral_code, referred=follow.user_id, kind="follow", creator_id=follow.creator_id)
+
+
 def summary_for(*, user: User) -> dict[str, Any]:
     """Counts and revenue credited to the user, overall and per creator."""
     rows = db.session.execute(
@@ -104,11 +112,12 @@ def summary_for(*, user: User) -> dict[str, Any]:
         .where(Referral.referrer_id == user.id)
         .group_by(Referral.creator_id, Referral.kind, Referral.currency)
     ).all()
-    handles = dict(
-        db.session.execute(
+    handles: dict[uuid.UUID, str] = {
+        creator_id: handle
+        for creator_id, handle in db.session.execute(
             select(Creator.id, Creator.handle).where(Creator.id.in_({r[0] for r in rows}))
-        ).all()
-    )
+        )
+    }
     totals = {"signups": 0, "follows": 0, "purchases": 0, "subscriptions": 0}
     per_creator: dict[str, dict[str, Any]] = {}
     for creator_id, kind, currency, count, amount in rows:

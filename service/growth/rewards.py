@@ -1,8 +1,12 @@
-"""Rewards for ambassadors: after every N paid referrals, a free period of their membership.
+"""Paid referrals, and rewards for ambassadors: after every N of them, a free period
+of their membership.
 
-The reward goes on the referrer's own membership with the creator, through the
-gateway (a one-time 100 % discount on the next invoice). Each milestone is
-granted once, however often the events that led to it are replayed.
+A referral counts as paid when billing records money received for a checkout
+that carried the code (`payment_recorded`: a paid purchase, or a subscription's
+invoice above zero, so a trial never counts); each purchase or subscription
+counts once. The reward goes on the referrer's own membership with the creator,
+through the gateway (a one-time 100 % discount on the next invoice). Each
+milestone is granted once, however often the events that led to it are replayed.
 """
 
 from __future__ import annotations
@@ -11,14 +15,15 @@ import uuid
 
 from sqlalchemy import func, select
 
+from ..billing.access import membership_of
+from ..billing.gateway import current_gateway
+from ..billing.models import CheckoutSession, Payment
+from ..billing.signals import payment_recorded
 from ..common.db import insert_or_ignore
 from ..creators.models import Creator
 from ..extensions import db
-from ..followers import referrals
-from ..followers.models import Referral
-from .access import membership_of
-from .gateway import current_gateway
-from .models import ReferralReward, RewardGrant
+from . import referrals
+from .models import Referral, ReferralReward, RewardGrant
 
 
 def set_reward(*, creator: Creator, after_paid_referrals: int | None) -> ReferralReward | None:
@@ -67,6 +72,34 @@ def credit_paid_referral(
     found = referrals.find_code(code)
     if credited and found is not None:
         reward_referrer(code_owner=found.user_id, creator_id=creator_id)
+
+
+@payment_recorded.connect
+def _credit_payment(payment: Payment, **kwargs: object) -> None:
+    """Credit the referrer of the checkout that led to this payment: its purchase, or its
+    subscription (once, at its first paid invoice)."""
+    if payment.kind == "purchase":
+        kind, subject_id = "purchase", payment.purchase_id
+        led_here = CheckoutSession.purchase_id == subject_id
+    else:
+        kind, subject_id = "subscription", payment.subscription_id
+        led_here = CheckoutSession.subscription_id == subject_id
+    if subject_id is None:
+        return
+    code = db.session.scalar(
+        select(CheckoutSession.referral_code).where(led_here, CheckoutSession.referral_code.is_not(None))
+    )
+    if code is None:
+        return
+    credit_paid_referral(
+        code=code,
+        referred=payment.user_id,
+        kind=kind,
+        subject_id=subject_id,
+        creator_id=payment.creator_id,
+        amount_minor=payment.amount_minor,
+        currency=payment.currency,
+    )
 
 
 def reward_referrer(*, code_owner: uuid.UUID, creator_id: uuid.UUID) -> None:
