@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -142,9 +143,13 @@ def update_creator(*, creator: Creator, **changes: object) -> Creator:
     policy = str(changes.get("dm_policy", creator.dm_policy))
     tier_ids = changes.pop("dm_tier_ids", None)
     if tier_ids is not None or "dm_policy" in changes:
-        ids = tier_ids if tier_ids is not None else [uuid.UUID(i) for i in creator.dm_tier_ids]
-        _check_dm_policy(creator, policy, ids)  # type: ignore[arg-type]
-        creator.dm_tier_ids = [str(i) for i in ids]  # type: ignore[union-attr]
+        ids = (
+            cast(list[uuid.UUID], tier_ids)
+            if tier_ids is not None
+            else [uuid.UUID(i) for i in creator.dm_tier_ids]
+        )
+        _check_dm_policy(creator, policy, ids)
+        creator.dm_tier_ids = [str(i) for i in ids]
     for name, value in changes.items():
         setattr(creator, name, value)
     db.session.flush()
