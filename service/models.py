@@ -7,7 +7,6 @@ from .billing.models import (
     Customer,
     Dispute,
     IdempotentRequest,
-    LocalObject,
     Payment,
     ProviderPrice,
     Purchase,
@@ -23,6 +22,7 @@ from .catalog.models import Offering, Price
 from .content.models import Post
 from .creators.models import Creator, CreatorTag
 from .followers.models import Follow, Referral, ReferralCode
+from .localpay.models import LocalObject
 from .messaging.models import (
     Block,
     Broadcast,
@@ -39,7 +39,6 @@ __all__ = [
     "Customer",
     "Dispute",
     "IdempotentRequest",
-    "LocalObject",
     "Payment",
     "ProviderPrice",
     "Purchase",
@@ -62,6 +61,7 @@ __all__ = [
     "Follow",
     "Referral",
     "ReferralCode",
+    "LocalObject",
     "Message",
     "Offering",
     "Post",

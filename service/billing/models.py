@@ -298,16 +298,6 @@ class IdempotentRequest(CreatedMixin, Base):
     body: Mapped[str | None] = mapped_column(Text)
 
 
-class LocalObject(CreatedMixin, Base):
-    """State of the local payment gateway (development and demos only)."""
-
-    __tablename__ = "local_gateway_objects"
-
-    id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32), index=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
 class UpgradeOffer(IdMixin, CreatedMixin, Base):
     """A creator's invitation from a one-off offering to a membership price, with a credit."""
 
