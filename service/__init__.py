@@ -11,7 +11,7 @@ import sqlite3
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g, request, send_from_directory
 from flask_cors import CORS
@@ -23,6 +23,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import load_config
 from .extensions import api, db, limiter, migrate
+
+if TYPE_CHECKING:
+    from .billing.gateway import Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -64,10 +67,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _make_gateway(app: Flask) -> Any:
+def _make_gateway(app: Flask) -> Gateway:
     cfg = app.config
     if cfg["PAYMENTS_PROVIDER"] == "local":
-        from .billing.local_gateway import LocalGateway
+        from .localpay.gateway import LocalGateway
 
         return LocalGateway()
     from .billing.stripe_gateway import StripeGateway
@@ -77,6 +80,7 @@ def _make_gateway(app: Flask) -> Any:
         api_base=cfg["STRIPE_API_BASE"],
         max_network_retries=cfg["STRIPE_MAX_NETWORK_RETRIES"],
         timeout=cfg["STRIPE_TIMEOUT"],
+        webhook_secrets=cfg["STRIPE_WEBHOOK_SECRETS"],
     )
 
 
@@ -117,9 +121,9 @@ def _register_blueprints(app: Flask) -> None:
     ):
         api.register_blueprint(blueprint)
     if app.config["PAYMENTS_PROVIDER"] == "local":
-        from .billing.local_routes import blp as local_gateway
+        from .localpay.routes import blp as localpay
 
-        api.register_blueprint(local_gateway)
+        api.register_blueprint(localpay)
 
     # Swagger UI's files ship with the app, so /docs works offline.
     import flask_swagger_ui

@@ -1,4 +1,4 @@
-"""Flask CLI commands: `flask seed`, `flask worker`."""
+"""Flask CLI commands: `flask seed`, `flask worker`, and the `flask billing …` group."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .catalog.models import Offering
 from .creators import service as creators
 from .extensions import db
 from .followers import service as followers
+from .localpay.gateway import current_local_gateway
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 (published demo login)
 DEMO_SITE = "http://127.0.0.1:8000/docs"
@@ -104,7 +105,7 @@ def seed_demo_data() -> list[str]:
 
 def _seed_local_payments(fan: User) -> None:
     """On the local gateway: creators can take payments and the fan is a member of Ada."""
-    gateway = current_app.extensions["billing.gateway"]
+    gateway = current_local_gateway()
     for spec in DEMO_CREATORS.values():
         creator = creators.get_by_handle(spec["profile"]["handle"])
         if payouts.find_account(creator) is None:
@@ -119,13 +120,16 @@ def _seed_local_payments(fan: User) -> None:
         user=fan, price_id=supporter.prices[0].id, success_url=DEMO_SITE, cancel_url=DEMO_SITE
     )
     db.session.commit()
+    assert session.stripe_session_id is not None
     gateway.pay(session.stripe_session_id)
     db.session.commit()
 
 
 def register_commands(app: Flask) -> None:
     from .billing.cli import billing_cli
+    from .localpay.cli import simulate
 
+    billing_cli.add_command(simulate)  # `flask billing simulate`, as the README documents it
     app.cli.add_command(billing_cli)
 
     @app.cli.command("worker")

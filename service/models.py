@@ -7,7 +7,6 @@ from .billing.models import (
     Customer,
     Dispute,
     IdempotentRequest,
-    LocalObject,
     Payment,
     ProviderPrice,
     Purchase,
@@ -27,6 +26,7 @@ from .growth.models import (
     UpgradeOffer,
     UpgradeRedemption,
 )
+from .localpay.models import LocalObject
 from .messaging.models import (
     Block,
     Broadcast,
@@ -43,7 +43,6 @@ __all__ = [
     "Customer",
     "Dispute",
     "IdempotentRequest",
-    "LocalObject",
     "Payment",
     "ProviderPrice",
     "Purchase",
@@ -66,6 +65,7 @@ __all__ = [
     "Follow",
     "Referral",
     "ReferralCode",
+    "LocalObject",
     "Message",
     "Offering",
     "Post",

@@ -1383,9 +1383,14 @@ def fake_stripe() -> Iterator[FakeStripe]:
 @pytest.fixture
 def stripe_mode(app: Any, fake_stripe: FakeStripe, monkeypatch: pytest.MonkeyPatch) -> FakeStripe:
     """The app talks to the fake through the real Stripe gateway and accepts its webhooks."""
-    gateway = StripeGateway("sk_test_123", api_base=fake_stripe.url, max_network_retries=2, timeout=5)
+    gateway = StripeGateway(
+        "sk_test_123",
+        api_base=fake_stripe.url,
+        max_network_retries=2,
+        timeout=5,
+        webhook_secrets=[WEBHOOK_SECRET],
+    )
     monkeypatch.setitem(app.extensions, "billing.gateway", gateway)
-    monkeypatch.setitem(app.config, "STRIPE_WEBHOOK_SECRETS", [WEBHOOK_SECRET])
     return fake_stripe
 
 

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from service.billing.models import LocalObject, Purchase
+from service.billing.models import Purchase
 from service.common import clock
 from service.extensions import db
+from service.localpay.models import LocalObject
 
 from .billing_helpers import CANCEL, buy, local_path, onboard, start_checkout
 from .conftest import Account, assert_problem

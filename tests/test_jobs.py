@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from service.billing.models import LocalObject
+from service.localpay.models import LocalObject
 from service.extensions import db
 from service.jobs import enqueue
 

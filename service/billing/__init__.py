@@ -1,4 +1,4 @@
-"""Billing: money moves through Stripe (or the local gateway in development).
+"""Billing: money moves through Stripe (or, in development, the simulator in `service.localpay`).
 
 Vocabulary: a *customer* is a user's Stripe customer record; a *purchase* is a
 one-off payment for a service or product; a *subscription* is a recurring

@@ -1,11 +1,11 @@
-"""`flask billing …`: inbox processing, reconciliation and local simulations."""
+"""`flask billing …`: inbox processing, reconciliation, idempotency-key upkeep.
+
+`flask billing simulate` joins the group from `service.localpay.cli`.
+"""
 
 from __future__ import annotations
 
-import uuid
-
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
@@ -50,31 +50,3 @@ def purge_idempotency_keys() -> None:
     purged = idempotency.purge_expired()
     db.session.commit()
     click.echo(f"purged {purged} idempotency keys")
-
-
-@billing_cli.command("simulate")
-@click.argument("action", type=click.Choice(["renew", "fail", "cancel"]))
-@click.argument("subscription")
-def simulate(action: str, subscription: str) -> None:
-    """Local gateway only: renew, fail a payment of, or cancel SUBSCRIPTION (our id or the provider's)."""
-    if current_app.config["PAYMENTS_PROVIDER"] != "local":
-        raise click.UsageError("simulate works with PAYMENTS_PROVIDER=local only")
-    sub = db.session.scalar(
-        select(Subscription).where(
-            (Subscription.stripe_subscription_id == subscription)
-            | (Subscription.id == _uuid_or_none(subscription))
-        )
-    )
-    if sub is None:
-        raise click.BadParameter(f"no subscription {subscription}")
-    current_app.extensions["billing.gateway"].simulate(sub.stripe_subscription_id, action)
-    db.session.commit()
-    db.session.refresh(sub)
-    click.echo(f"{sub.id}: {sub.status}, period ends {sub.current_period_end}")
-
-
-def _uuid_or_none(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None

@@ -1,13 +1,17 @@
 """The payment gateway port: what billing asks of Stripe, in our own terms.
 
-Two implementations: `StripeGateway` (stripe-python) and `LocalGateway` (a
-simulated provider for development). Both speak Stripe's object shapes, so one
-set of converters below turns either's answers into small dataclasses, and the
-webhook handlers cannot tell which one produced an event.
+Two implementations: `StripeGateway` (stripe-python, in `stripe_gateway.py`
+with its webhook helper `stripe_events.py`) and `LocalGateway` (a simulated
+provider for development, in `service.localpay`). Both speak Stripe's object
+shapes, so one set of converters below turns either's answers into small
+dataclasses, and the webhook handlers cannot tell which one produced an event.
+Billing's routes, jobs and CLI reach the provider only through `current_gateway()`,
+and no module but the Stripe gateway's imports `stripe`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -24,6 +28,18 @@ class GatewayError(DomainError):
     code = "payment_provider_error"
     title = "The payment provider did not complete the request"
     headers = {"Retry-After": "5"}
+
+
+class BadSignature(DomainError):
+    status = 400
+    code = "invalid_signature"
+    title = "The webhook signature is missing, wrong or too old"
+
+
+class MalformedEvent(DomainError):
+    status = 400
+    code = "invalid_event"
+    title = "The signed body is not a Stripe event"
 
 
 @dataclass(frozen=True)
@@ -145,6 +161,11 @@ class CheckoutRequest:
 
 
 class Gateway(Protocol):
+    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        """The provider event a webhook request carries, as plain JSON values, once its
+        signature is checked. Raises BadSignature, MalformedEvent."""
+        ...
+
     def create_customer(self, *, email: str, name: str, user_id: str, idempotency_key: str) -> str: ...
 
     def create_connected_account(self, *, email: str, creator_id: str, idempotency_key: str) -> Account: ...

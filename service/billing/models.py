@@ -296,13 +296,3 @@ class IdempotentRequest(CreatedMixin, Base):
     state: Mapped[str] = mapped_column(String(16), default="in_progress")
     status_code: Mapped[int | None] = mapped_column(Integer)
     body: Mapped[str | None] = mapped_column(Text)
-
-
-class LocalObject(CreatedMixin, Base):
-    """State of the local payment gateway (development and demos only)."""
-
-    __tablename__ = "local_gateway_objects"
-
-    id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32), index=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -12,7 +12,8 @@ from ..common.pagination import CursorArgs, page_schema
 from ..creators import service as creators
 from ..extensions import db, limiter
 from ..jobs import enqueue
-from . import checkout, customers, payouts, purchases, stripe_events, subscriptions, webhooks
+from . import checkout, customers, payouts, purchases, subscriptions, webhooks
+from .gateway import current_gateway
 from .idempotency import idempotent
 from .schemas import (
     CancelSchema,
@@ -230,11 +231,7 @@ def stripe_webhook():
     The event is stored before anything else and then applied; a repeated
     event id is acknowledged and not applied again.
     """
-    event = stripe_events.verified_event(
-        request.get_data(cache=False),
-        request.headers.get("Stripe-Signature") or "",
-        current_app.config["STRIPE_WEBHOOK_SECRETS"],
-    )
+    event = current_gateway().parse_event(request.get_data(cache=False), dict(request.headers))
     if (event.get("livemode") is True) != current_app.config["STRIPE_LIVEMODE"]:
         return {"received": True, "duplicate": False}  # another environment's event: acknowledge, ignore
     new = webhooks.record_event(event)

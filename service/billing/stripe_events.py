@@ -1,5 +1,8 @@
 """Stripe's webhook envelope: the signature checked over the raw bytes, the JSON kept as sent.
 
+The Stripe gateway's helper module: `StripeGateway.parse_event` calls
+`verified_event`; nothing else does.
+
 The SDK's `construct_event(...).to_dict()` turns decimal strings
 (`unit_amount_decimal`, `fx_rate`, …) into `Decimal`, which no JSON column
 holds; so the body is verified with `WebhookSignature.verify_header` and parsed
@@ -11,12 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import stripe
 
-from ..common.errors import DomainError
-from .stripe_gateway import API_VERSION
+from .gateway import BadSignature, MalformedEvent
 
 log = logging.getLogger(__name__)
 
@@ -26,16 +29,9 @@ TOLERANCE_SECONDS = 300
 _versions_reported: set[str] = set()
 
 
-class BadSignature(DomainError):
-    status = 400
-    code = "invalid_signature"
-    title = "The webhook signature is missing, wrong or too old"
-
-
-class MalformedEvent(DomainError):
-    status = 400
-    code = "invalid_event"
-    title = "The signed body is not a Stripe event"
+def signature_header(headers: Mapping[str, str]) -> str:
+    """The Stripe-Signature header, whatever its case; empty when missing."""
+    return next((value for name, value in headers.items() if name.lower() == "stripe-signature"), "")
 
 
 def _timestamp(header: str) -> int | None:
@@ -54,8 +50,11 @@ def _signed_by(payload: bytes, header: str, secret: str) -> bool:
     return True
 
 
-def verified_event(payload: bytes, header: str, secrets: list[str]) -> dict[str, Any]:
-    """The event Stripe signed with one of `secrets`, as plain JSON values. Raises BadSignature,
+def verified_event(
+    payload: bytes, header: str, secrets: Sequence[str], *, api_version: str
+) -> dict[str, Any]:
+    """The event Stripe signed with one of `secrets`, as plain JSON values; an event of another
+    version than `api_version` (the one the gateway reads) is reported. Raises BadSignature,
     MalformedEvent."""
     timestamp = _timestamp(header)
     if timestamp is None or timestamp > time.time() + TOLERANCE_SECONDS:
@@ -72,7 +71,7 @@ def verified_event(payload: bytes, header: str, secrets: list[str]) -> dict[str,
         or not _is_text(event.get("type"), 128)
     ):
         raise MalformedEvent()
-    _report_version(event.get("api_version"))
+    _report_version(event.get("api_version"), api_version)
     return event
 
 
@@ -81,16 +80,16 @@ def _is_text(value: Any, max_length: int) -> bool:
     return isinstance(value, str) and 0 < len(value) <= max_length and "\x00" not in value
 
 
-def _report_version(version: object) -> None:
+def _report_version(version: object, expected: str) -> None:
     """Events of another API version may be shaped differently: say so once per version."""
     version = str(version)
     # Bounded: signed events come from Stripe, but a process must not grow without end.
-    if version == API_VERSION or version in _versions_reported or len(_versions_reported) >= 100:
+    if version == expected or version in _versions_reported or len(_versions_reported) >= 100:
         return
     _versions_reported.add(version)
     log.warning(
         "Stripe event of API version %s; this code reads %s. Create the webhook endpoint at %s.",
         version,
-        API_VERSION,
-        API_VERSION,
+        expected,
+        expected,
     )

@@ -8,8 +8,8 @@ or request can never create a second charge, session or refund.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import stripe
 from stripe.params import (
@@ -27,12 +27,14 @@ from stripe.params import (
 from stripe.params.billing_portal import SessionCreateParams as PortalSessionCreateParams
 from stripe.params.checkout import SessionCreateParams, SessionCreateParamsSubscriptionData
 
+from . import stripe_events
 from .gateway import (
     Account,
     ChargeInfo,
     CheckoutInfo,
     CheckoutRequest,
     DisputeInfo,
+    Gateway,
     GatewayError,
     InvoiceInfo,
     PaymentIntentInfo,
@@ -74,7 +76,10 @@ class StripeGateway:
         api_base: str | None = None,
         max_network_retries: int = 2,
         timeout: float = 10,
+        webhook_secrets: Sequence[str] = (),
     ) -> None:
+        # The endpoints' signing secrets (the platform's and Connect's); a webhook must carry one.
+        self.webhook_secrets = list(webhook_secrets)
         bases: Any = {"api": api_base, "connect": api_base} if api_base else None
         self.client = stripe.StripeClient(
             api_key,
@@ -83,6 +88,14 @@ class StripeGateway:
             # The client retries nothing unless told to; retries reuse the idempotency key.
             max_network_retries=max_network_retries,
             http_client=stripe.new_default_http_client(timeout=timeout),
+        )
+
+    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        return stripe_events.verified_event(
+            payload,
+            stripe_events.signature_header(headers),
+            self.webhook_secrets,
+            api_version=API_VERSION,
         )
 
     def create_customer(self, *, email: str, name: str, user_id: str, idempotency_key: str) -> str:
@@ -288,3 +301,8 @@ class StripeGateway:
             lambda: self.client.v1.coupons.create(coupon, {"idempotency_key": idempotency_key + ":coupon"})
         )
         self._update(subscription_id, {"discounts": [{"coupon": made.id}]}, idempotency_key)
+
+
+if TYPE_CHECKING:
+    # mypy checks that the Stripe gateway is a whole Gateway.
+    _conforms: Gateway = StripeGateway("")

@@ -11,16 +11,12 @@ from markupsafe import escape
 
 from ..common.http import Blueprint
 from ..extensions import db
-from .local_gateway import LocalGateway
+from .gateway import current_local_gateway
 
 blp = Blueprint("local_gateway", __name__, description="Local payment pages (development only)")
 
 HTML = {"content_type": "text/html", "description": "An HTML page"}
 REDIRECT = {303: {"description": "Back to the site that started the flow"}, 404: "NOT_FOUND"}
-
-
-def _gateway() -> LocalGateway:
-    return current_app.extensions["billing.gateway"]
 
 
 def _page(title: str, body: str) -> Response:
@@ -44,7 +40,7 @@ def _money(amount: int, currency: str) -> str:
 @blp.doc(responses={404: "NOT_FOUND"})
 def checkout_page(session_id: str):
     """The simulated checkout page"""
-    session = _gateway().checkout_page(session_id)
+    session = current_local_gateway().checkout_page(session_id)
     what = "every period" if session["mode"] == "subscription" else "once"
     trial = f"<p>Free trial: {int(session['trial_days'])} days.</p>" if session.get("trial_days") else ""
     state = "" if session["status"] == "open" else f"<p>This checkout is {escape(session['status'])}.</p>"
@@ -62,7 +58,7 @@ def checkout_page(session_id: str):
 @blp.doc(responses=REDIRECT)
 def checkout_pay(session_id: str):
     """Pay the simulated checkout"""
-    target = _gateway().pay(session_id)
+    target = current_local_gateway().pay(session_id)
     db.session.commit()
     return redirect(target, code=303)
 
@@ -71,7 +67,7 @@ def checkout_pay(session_id: str):
 @blp.doc(responses=REDIRECT)
 def checkout_cancel(session_id: str):
     """Abandon the simulated checkout"""
-    target = _gateway().abandon(session_id)
+    target = current_local_gateway().abandon(session_id)
     db.session.commit()
     return redirect(target, code=303)
 
@@ -81,7 +77,7 @@ def checkout_cancel(session_id: str):
 @blp.doc(responses={404: "NOT_FOUND"})
 def onboarding_page(link_id: str):
     """The simulated payout onboarding form"""
-    _gateway().onboarding_link(link_id)
+    current_local_gateway().onboarding_link(link_id)
     return _page(
         "Payouts",
         f"""<h1>Set up payouts</h1><form method="post" action="/local-connect/{escape(link_id)}">
@@ -93,7 +89,7 @@ def onboarding_page(link_id: str):
 @blp.doc(responses=REDIRECT)
 def onboarding_finish(link_id: str):
     """Finish the simulated payout onboarding"""
-    target = _gateway().complete_onboarding(link_id)
+    target = current_local_gateway().complete_onboarding(link_id)
     db.session.commit()
     return redirect(target, code=303)
 
@@ -103,7 +99,7 @@ def onboarding_finish(link_id: str):
 @blp.doc(responses={404: "NOT_FOUND"})
 def portal_page(portal_id: str):
     """The simulated customer portal: your subscriptions at the provider"""
-    portal, subs = _gateway().portal(portal_id)
+    portal, subs = current_local_gateway().portal(portal_id)
     rows = "".join(
         f"<li>{escape(s['id'])}: {escape(s['status'])}"
         f"{' (ends at period end)' if s.get('cancel_at_period_end') else ''}</li>"

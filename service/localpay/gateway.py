@@ -5,29 +5,32 @@ Stripe-shaped events through the same inbox the real webhooks use, so every
 handler downstream runs exactly as in production. A person pays on a page the
 app serves (/local-checkout/<id>); renewals and failures come from
 `flask billing simulate`.
+
+Public: the `Gateway` protocol, and the page actions the routes and the CLI
+use (`checkout_page`, `pay`, `abandon`, `onboarding_link`,
+`complete_onboarding`, `portal`, `simulate`). Everything with a leading
+underscore is this module's own.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
 
-from ..common import clock
-from ..common.db import insert_or_ignore
-from ..common.errors import NotFound
-from ..extensions import db
-from .gateway import (
+from ..billing.gateway import (
     Account,
+    BadSignature,
     ChargeInfo,
     CheckoutInfo,
     CheckoutRequest,
     DisputeInfo,
+    Gateway,
     InvoiceInfo,
     PaymentIntentInfo,
     RefundInfo,
@@ -35,12 +38,19 @@ from .gateway import (
     account_from,
     charge_from,
     checkout_from,
+    current_gateway,
     dispute_from,
     invoice_from,
     payment_intent_from,
     refund_from,
     subscription_from,
 )
+from ..billing.webhooks import process_event, record_event
+from ..common import clock
+from ..common.db import insert_or_ignore
+from ..common.errors import NotFound
+from ..extensions import db
+from ..jobs import enqueue_after_commit
 from .models import LocalObject
 
 
@@ -93,9 +103,7 @@ class LocalGateway:
         return dict(row.data)
 
     def _emit(self, event_type: str, obj: dict[str, Any], account: str | None = None) -> None:
-        from ..jobs import enqueue_after_commit
-        from .webhooks import process_event, record_event
-
+        """Deliver an event as Stripe would, straight into the inbox (no webhook, no signature)."""
         event = {
             "id": _new_id("evt"),
             "object": "event",
@@ -107,6 +115,10 @@ class LocalGateway:
         }
         record_event(event)
         enqueue_after_commit(process_event, event["id"])
+
+    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        """The simulator takes no webhooks: its events reach the inbox as it makes them."""
+        raise BadSignature()
 
     # Customers and accounts -------------------------------------------------
     def create_customer(self, *, email: str, name: str, user_id: str, idempotency_key: str) -> str:
@@ -439,3 +451,16 @@ class LocalGateway:
             sub["free_periods"], amount = int(sub["free_periods"]) - 1, 0
         self._update_sub(sub)
         self._invoice(sub, amount, "subscription_cycle", paid=True)
+
+
+def current_local_gateway() -> LocalGateway:
+    """The app's gateway as the simulator; only with PAYMENTS_PROVIDER=local."""
+    gateway = current_gateway()
+    if not isinstance(gateway, LocalGateway):
+        raise RuntimeError("the local payment simulator runs with PAYMENTS_PROVIDER=local only")
+    return gateway
+
+
+if TYPE_CHECKING:
+    # mypy checks that the simulator is a whole Gateway.
+    _conforms: Gateway = LocalGateway()

@@ -1,0 +1,43 @@
+"""`flask billing simulate`: what Stripe would do on its own, done by hand on the simulator."""
+
+from __future__ import annotations
+
+import uuid
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import select
+
+from ..billing.models import Subscription
+from ..extensions import db
+from .gateway import current_local_gateway
+
+
+@click.command("simulate")
+@click.argument("action", type=click.Choice(["renew", "fail", "cancel"]))
+@click.argument("subscription")
+@with_appcontext
+def simulate(action: str, subscription: str) -> None:
+    """Local gateway only: renew, fail a payment of, or cancel SUBSCRIPTION (our id or the provider's)."""
+    if current_app.config["PAYMENTS_PROVIDER"] != "local":
+        raise click.UsageError("simulate works with PAYMENTS_PROVIDER=local only")
+    sub = db.session.scalar(
+        select(Subscription).where(
+            (Subscription.stripe_subscription_id == subscription)
+            | (Subscription.id == _uuid_or_none(subscription))
+        )
+    )
+    if sub is None:
+        raise click.BadParameter(f"no subscription {subscription}")
+    current_local_gateway().simulate(sub.stripe_subscription_id, action)
+    db.session.commit()
+    db.session.refresh(sub)
+    click.echo(f"{sub.id}: {sub.status}, period ends {sub.current_period_end}")
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
