@@ -33,7 +33,7 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/ruff check service tests migrations bench
 	$(BIN)/ruff format --check service tests migrations/env.py bench
-	$(BIN)/mypy service/billing
+	$(BIN)/mypy service/billing service/entitlements
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

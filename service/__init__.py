@@ -43,6 +43,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     app.extensions["billing.gateway"] = _make_gateway(app)
+    _register_answers(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     limiter.init_app(app)
     api.init_app(app)
@@ -76,11 +77,28 @@ def _make_gateway(app: Flask) -> Any:
     )
 
 
+def _make_entitlements(app: Flask) -> Any:
+    from .entitlements.service import BillingEntitlements
+
+    return BillingEntitlements()
+
+
+def _register_answers(app: Flask) -> None:
+    """Who answers the questions domains ask of those after them (queries are calls;
+    events stay blinker signals). Refuses to start without a complete entitlements."""
+    from .accounts.service import EXPORTERS
+    from .common.entitlements import EXTENSION, check_registered
+    from .messaging.privacy import export_messages
+
+    app.extensions[EXTENSION] = _make_entitlements(app)
+    check_registered(app)
+    app.extensions[EXPORTERS] = (export_messages,)
+
+
 def _register_blueprints(app: Flask) -> None:
     from .accounts.auth import BEARER_SCHEME
     from .accounts.routes import blp as accounts
     from .analytics.routes import blp as analytics
-    from .billing import access  # noqa: F401  (billing answers other domains' signals)
     from .billing.growth_routes import blp as growth
     from .billing.routes import blp as billing
     from .catalog.routes import blp as catalog

@@ -25,8 +25,9 @@ from ..common.errors import Conflict, Unprocessable
 from ..common.money import percent_of
 from ..creators.models import Creator
 from ..extensions import db
-from .access import membership_of, purchase_grants_access
+from .access import membership_of
 from .models import CheckoutSession, Purchase, UpgradeOffer, UpgradeRedemption
+from .rules import PURCHASE_RULE
 
 
 class InvalidUpgradeOffer(Unprocessable):
@@ -117,7 +118,7 @@ def _latest_purchase(offer: UpgradeOffer, user: User) -> Purchase | None:
         .where(
             Purchase.user_id == user.id,
             Purchase.offering_id == offer.from_offering_id,
-            purchase_grants_access(),
+            PURCHASE_RULE.sql(),
         )
         .order_by(Purchase.paid_at.desc())
     ).first()
@@ -158,7 +159,7 @@ def reserve(eligibility: Eligibility, session: CheckoutSession) -> None:
 
 def eligible_for(*, user: User) -> list[dict[str, Any]]:
     """Every offer the user can take now, with its computed credit."""
-    bought = select(Purchase.offering_id).where(Purchase.user_id == user.id, purchase_grants_access())
+    bought = select(Purchase.offering_id).where(Purchase.user_id == user.id, PURCHASE_RULE.sql())
     offers = db.session.scalars(
         select(UpgradeOffer).where(UpgradeOffer.active.is_(True), UpgradeOffer.from_offering_id.in_(bought))
     ).all()
