@@ -46,7 +46,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     app.extensions["billing.gateway"] = _make_gateway(app)
-    _register_checkout_credits(app)
+    _register_answers(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     limiter.init_app(app)
     api.init_app(app)
@@ -61,9 +61,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from .cli import register_commands
 
     register_commands(app)
-    from .billing.credits import require_registered
-
-    require_registered(app)  # checkout cannot run without credits: refuse to start
     return app
 
 
@@ -84,19 +81,32 @@ def _make_gateway(app: Flask) -> Gateway:
     )
 
 
-def _register_checkout_credits(app: Flask) -> None:
-    """Billing's CheckoutCredits port: growth's upgrade offers are the credits a checkout takes."""
-    from .billing.credits import EXTENSION
-    from .growth.upgrades import UpgradeCredits
+def _make_entitlements(app: Flask) -> Any:
+    from .entitlements.service import BillingEntitlements
 
-    app.extensions[EXTENSION] = UpgradeCredits()
+    return BillingEntitlements()
+
+
+def _register_answers(app: Flask) -> None:
+    """Who answers the questions domains ask of those after them (queries are calls; events
+    stay blinker signals). Refuses to start when a question has no complete answer."""
+    from .accounts.service import EXPORTERS
+    from .billing import credits
+    from .common import entitlements
+    from .growth.upgrades import UpgradeCredits
+    from .messaging.privacy import export_messages
+
+    app.extensions[entitlements.EXTENSION] = _make_entitlements(app)
+    app.extensions[credits.EXTENSION] = UpgradeCredits()  # growth's offers are the credits checkout takes
+    app.extensions[EXPORTERS] = (export_messages,)
+    entitlements.check_registered(app)
+    credits.require_registered(app)
 
 
 def _register_blueprints(app: Flask) -> None:
     from .accounts.auth import BEARER_SCHEME
     from .accounts.routes import blp as accounts
     from .analytics.routes import blp as analytics
-    from .billing import access  # noqa: F401  (billing answers other domains' signals)
     from .billing.routes import blp as billing
     from .catalog.routes import blp as catalog
     from .content.routes import blp as content

@@ -1,49 +1,57 @@
-"""Memberships without billing: answer the followers domain's questions the way
-billing will, for the creators and users a test names."""
+"""Memberships without billing: entitlements that answer as billing would for the
+creators and users a test names, and as the real ones for everyone else."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import select
+from flask import Flask
+from sqlalchemy import or_, select
 
 from service.accounts.models import User
-from service.followers.signals import access_requested, audience_requested
+from service.common.entitlements import EXTENSION, Entitlements, Holding, Membership
 
 
 class Memberships:
-    def __init__(self) -> None:
+    """Wraps the app's entitlements; granted memberships are added to theirs."""
+
+    def __init__(self, real: Entitlements) -> None:
+        self.real = real
         self.tiers: dict[str, dict[str, str]] = {}  # creator id -> {user id: tier offering id}
         self.audiences: dict[str, Any] = {}  # creator id -> SELECT of user ids, for bulk tests
 
     def grant(self, user_id: str, creator_id: str, tier_id: str) -> None:
         self.tiers.setdefault(str(creator_id), {})[str(user_id)] = str(tier_id)
 
-    def on_access(self, creator: Any, user: Any, **kwargs: object) -> dict[str, Any]:
-        tier = self.tiers.get(str(creator.id), {}).get(str(user.id))
-        if tier is None:
-            return {}
-        return {"membership": {"tier_offering_id": tier, "status": "active", "current_period_end": None}}
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
 
-    def on_audience(self, creator: Any, tier_ids: list[Any] | None = None, **kwargs: object) -> Any:
-        if str(creator.id) in self.audiences:
-            return self.audiences[str(creator.id)]
+    def access_of(self, creator_id: uuid.UUID, user_id: uuid.UUID) -> Holding:
+        real = self.real.access_of(creator_id, user_id)
+        tier = self.tiers.get(str(creator_id), {}).get(str(user_id))
+        if tier is None:
+            return real
+        return Holding(Membership(uuid.UUID(tier), "active", None), real.purchases)
+
+    def audience(self, creator_id: uuid.UUID, tier_ids: Collection[uuid.UUID] | None = None) -> Any:
+        if str(creator_id) in self.audiences:
+            return self.audiences[str(creator_id)]
         wanted = {str(t) for t in tier_ids} if tier_ids is not None else None
-        members = self.tiers.get(str(creator.id), {})
+        members = self.tiers.get(str(creator_id), {})
         ids = [uuid.UUID(u) for u, tier in members.items() if wanted is None or tier in wanted]
-        return select(User.id).where(User.id.in_(ids))
+        real = self.real.audience(creator_id, tier_ids)
+        return select(User.id).where(or_(User.id.in_(ids), User.id.in_(real)))
 
 
 @contextmanager
-def fake_memberships() -> Iterator[Memberships]:
-    memberships = Memberships()
-    access_requested.connect(memberships.on_access, weak=False)
-    audience_requested.connect(memberships.on_audience, weak=False)
+def fake_memberships(app: Flask) -> Iterator[Memberships]:
+    real = app.extensions[EXTENSION]
+    memberships = Memberships(real)
+    app.extensions[EXTENSION] = memberships
     try:
         yield memberships
     finally:
-        access_requested.disconnect(memberships.on_access)
-        audience_requested.disconnect(memberships.on_audience)
+        app.extensions[EXTENSION] = real

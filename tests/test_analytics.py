@@ -28,12 +28,16 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from service.analytics import export
+from service.billing.models import Subscription
 from service.common import clock
+from service.extensions import db
 
 from .billing_helpers import buy, onboard
 from .conftest import assert_problem
@@ -291,6 +295,27 @@ def test_past_due_member_counts_within_the_grace_period_only(app, client, creato
     clock.freeze(datetime(2025, 6, 1, 12, 2, tzinfo=UTC) + timedelta(days=7))
     login(client, creator)
     assert get_summary(client, creator)["active_members"] == 0
+
+
+def test_a_disputed_member_counts_until_now_and_not_from_now_on(app, client, creator, alice, make_offering):
+    """From now on billing's access rule decides, in the summary and in the series alike; when
+    the dispute began is not recorded, so the past is left as it was."""
+    clock.freeze(datetime(2025, 6, 1, 12, tzinfo=UTC))
+    login(client, creator, alice)
+    onboard(client, creator)
+    tier = make_offering(creator, amount=900)
+    sub_id = buy(client, alice, tier["price"]["id"])["subscription_id"]
+    clock.freeze(datetime(2025, 6, 4, 12, tzinfo=UTC))
+    login(client, creator)
+    with app.app_context():
+        db.session.execute(
+            update(Subscription).where(Subscription.id == uuid.UUID(sub_id)).values(disputed=True)
+        )
+        db.session.commit()
+    assert get_summary(client, creator)["active_members"] == 0
+    series = get_series(client, creator, metric="members", **{"from": "2025-06-01T00:00:00Z"})
+    # At the ends of Jun 1, 2 and 3 (before now) the member counted; at now, not.
+    assert values(series) == [1, 1, 1, 0]
 
 
 @pytest.mark.parametrize(

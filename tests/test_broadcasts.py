@@ -18,8 +18,8 @@ from .fake_memberships import fake_memberships
 
 
 @pytest.fixture
-def memberships():
-    with fake_memberships() as fake:
+def memberships(app):
+    with fake_memberships(app) as fake:
         yield fake
 
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from service.localpay.models import LocalObject
 from service.extensions import db
 from service.jobs import enqueue
+from service.localpay.models import LocalObject
 
 
 def record_marker(marker: str) -> None:

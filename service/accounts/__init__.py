@@ -11,5 +11,5 @@ Owns: users, sessions, refresh tokens, API keys, the password policy.
 Does not own: creator profiles, follows, money. A user is a creator when the
 creators domain has given them a profile (`user.creator`); API keys are for them. Other domains learn about a
 deleted user through the `user_deleted` signal and add their data to an
-export through `export_requested`.
+export through the exporters create_app lists (`accounts.service.EXPORTERS`).
 """

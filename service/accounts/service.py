@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,6 +21,11 @@ from .models import ApiKey, AuthSession, RefreshToken, User
 from .passwords import password_problems
 
 API_KEY_PREFIX = "csk_"
+
+# What the domains after accounts add to a user's export: functions of the user returning
+# {section name: JSON-able data}, listed by create_app under this key.
+EXPORTERS = "accounts.exporters"
+Exporter = Callable[[User], dict[str, Any]]
 
 
 class EmailTaken(Conflict):
@@ -287,8 +293,9 @@ def export_user(*, user: User) -> dict[str, Any]:
             for k in keys
         ],
     }
-    for _receiver, section in signals.export_requested.send(user):
-        data.update(section or {})
+    exporters: tuple[Exporter, ...] = current_app.extensions[EXPORTERS]
+    for exporter in exporters:
+        data.update(exporter(user))
     return data
 
 

@@ -1,5 +1,6 @@
-"""Signals through which domains to the right react to account events without
-accounts importing them."""
+"""Events through which domains to the right react to accounts without accounts
+importing them. (What they add to an export is asked, not announced: see
+`accounts.service.EXPORTERS`.)"""
 
 from blinker import Namespace
 
@@ -9,5 +10,3 @@ _signals = Namespace()
 user_signed_up = _signals.signal("user-signed-up")
 # sender: the User, just anonymised; receivers flush, never commit.
 user_deleted = _signals.signal("user-deleted")
-# sender: the User; each receiver returns {section_name: json-able data}.
-export_requested = _signals.signal("export-requested")

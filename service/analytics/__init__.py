@@ -13,11 +13,11 @@ The rules of the numbers:
 - A membership *starts* at `started_at` and *ends* at `ended_at`, or at
   `canceled_at` for a canceled one without `ended_at` (on a running
   subscription `canceled_at` only records a request to stop at the period end).
-- At or after now the current status decides (as `access_clause`); before now
+- At or after now the current status decides (billing's `ACCESS_RULE`); before now
   the timestamps do: a trial lasts until `trial_end`, being past due starts at
   `past_due_since`, access lasts the grace period after it. A membership now
-  `unpaid` or `paused` has no recorded time when it stopped, so before now it
-  counts until now.
+  `unpaid`, `paused` or disputed has no recorded time when it stopped, so
+  before now it counts until now.
 - *MRR* is the sum, over memberships paying (not trialing, not past due,
   started, not ended) at `to`, of the price per month: a month price is
   amount / interval_count, a year price amount / (12 × interval_count). It is

@@ -4,6 +4,13 @@ Every answer takes a fixed number of statements, whatever the length of the
 period or the size of the audience. The rules are in the package docstring;
 each SQL predicate below has a Python twin (`_access_span`, `_paying_span`)
 that the time series folds over buckets, and the two must say the same thing.
+
+At and after now, access is billing's rule (`ACCESS_RULE`, in SQL and in
+Python from one definition). Before now only the timestamps can tell, and the
+historical test differs from it on purpose: a membership counts between
+`started_at` and its end, and until the grace period after `past_due_since`;
+the current status and the dispute flag say nothing about the past (neither
+records when it began), so they only decide from now on.
 """
 
 from __future__ import annotations
@@ -17,11 +24,10 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import ColumnElement, Select, and_, case, column, func, or_, select, values
 
-from ..billing.access import access_clause
 from ..billing.models import FINAL_STATUSES, Payment, Subscription
+from ..billing.rules import ACCESS_RULE
 from ..catalog.models import Offering, Price
 from ..common.db import UTCDateTime
 from ..common.errors import Unprocessable
@@ -45,7 +51,7 @@ class TooManyPoints(Unprocessable):
 
 
 def _grace() -> timedelta:
-    return timedelta(days=current_app.config["PAST_DUE_GRACE_DAYS"])
+    return ACCESS_RULE.grace_period()
 
 
 def _memberships(creator: Creator, *columns: Any) -> Select[Any]:
@@ -101,10 +107,11 @@ def _has_access_at(at: datetime, now: datetime) -> ColumnElement[bool]:
     rule = [
         Subscription.started_at < at,
         _running_at(at),
+        # Historical: the grace period as it stood at `at` (see the module docstring).
         or_(Subscription.past_due_since.is_(None), Subscription.past_due_since > at - _grace()),
     ]
     if at >= now:
-        rule.append(access_clause())
+        rule.append(ACCESS_RULE.sql(now))
     return and_(*rule)
 
 
@@ -130,10 +137,9 @@ def _earliest(instants: Iterable[datetime | None]) -> datetime | None:
 
 def _access_span(row: Any, now: datetime, grace: timedelta) -> tuple[datetime, datetime | None]:
     ends = [row.ends_at]
-    if row.past_due_since is not None:
+    if row.past_due_since is not None:  # historical, as `_has_access_at`
         ends.append(row.past_due_since + grace - TICK)
-    in_grace = row.status == "past_due" and row.past_due_since is not None
-    if row.status not in ("trialing", "active") and not in_grace:
+    if not ACCESS_RULE.holds(row, now):  # from now on, billing's rule decides
         ends.append(now - TICK)
     return row.started_at, _earliest(ends)
 
@@ -345,6 +351,7 @@ def _moving(creator: Creator, first: datetime, end: datetime) -> list[Any]:
             Subscription.trial_end,
             Subscription.past_due_since,
             Subscription.status,
+            Subscription.disputed,
             _ends_at().label("ends_at"),
             Price.amount_minor,
             Price.interval,
@@ -359,6 +366,7 @@ def _moving(creator: Creator, first: datetime, end: datetime) -> list[Any]:
                 Subscription.trial_end >= first,
                 Subscription.past_due_since >= first - _grace(),
                 Subscription.status != "active",
+                Subscription.disputed.is_(True),  # counts before now, not from now on
             ),
         )
     )

@@ -19,7 +19,7 @@ from ..common.db import insert_or_ignore
 from ..common.errors import Conflict, NotFound, Unprocessable
 from ..extensions import db
 from . import signals
-from .access import holders, purchase_grants_access
+from .access import holders
 from .credits import current_credits
 from .customers import ensure_customer
 from .fees import fee_percent, platform_fee
@@ -34,6 +34,7 @@ from .models import (
     Subscription,
 )
 from .prices import provider_price_id
+from .rules import PURCHASE_RULE
 from .subscriptions import had_trial, record_invoice_paid, sync_subscription
 
 # A second click within this window gets the same checkout page back.
@@ -89,7 +90,7 @@ def _check_can_buy(user: User, price: Price) -> None:
         raise AlreadyMember()
     if offering.kind == "product" and price.type == "one_time":
         owned = select(func.count()).where(
-            Purchase.user_id == user.id, Purchase.offering_id == offering.id, purchase_grants_access()
+            Purchase.user_id == user.id, Purchase.offering_id == offering.id, PURCHASE_RULE.sql()
         )
         if db.session.scalar(owned):
             raise AlreadyBought()

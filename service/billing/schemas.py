@@ -6,7 +6,7 @@ from ..common.pagination import CursorArgs
 from ..common.schemas import BaseSchema, StrictInteger
 from ..followers.schemas import UserBriefSchema
 from .models import FINAL_STATUSES, LIVE_STATUSES, Subscription
-from .subscriptions import grants_access
+from .rules import ACCESS_RULE
 
 
 class RedirectUrl(ma.fields.Url):
@@ -76,7 +76,7 @@ class SubscriptionSchema(BaseSchema):
     price = ma.fields.UUID(required=True, attribute="price_id")
     subscriber = ma.fields.Nested(UserBriefSchema, required=True, attribute="user")
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(LIVE_STATUSES + FINAL_STATUSES))
-    has_access = ma.fields.Function(grants_access, required=True)
+    has_access = ma.fields.Function(lambda s: ACCESS_RULE.holds(s), required=True)
     cancel_at_period_end = ma.fields.Boolean(required=True)
     current_period_end = ma.fields.DateTime(required=True, allow_none=True)
     trial_end = ma.fields.DateTime(required=True, allow_none=True)

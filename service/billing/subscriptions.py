@@ -8,15 +8,14 @@ update call, never from a webhook payload, so event order cannot matter.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..accounts.models import User
+from ..accounts.signals import user_deleted
 from ..catalog.models import Offering, Price
 from ..common import clock
 from ..common.db import insert_or_ignore
@@ -24,6 +23,7 @@ from ..common.errors import Conflict, NotFound, Unprocessable
 from ..common.pagination import paginate
 from ..creators.models import Creator
 from ..extensions import db
+from ..jobs import enqueue_after_commit
 from . import signals
 from .access import holders
 from .fees import platform_fee
@@ -45,19 +45,6 @@ class CannotResume(Conflict):
 class InvalidTargetPrice(Unprocessable):
     code = "invalid_target_price"
     title = "Choose another active recurring price of the same creator"
-
-
-def grants_access(sub: Subscription, now: datetime | None = None) -> bool:
-    """Access while trialing or active, and for a grace period while past due; none while disputed."""
-    now = now or clock.utcnow()
-    if sub.disputed:
-        return False
-    if sub.status in ("trialing", "active"):
-        return True
-    if sub.status == "past_due" and sub.past_due_since is not None:
-        grace = timedelta(days=current_app.config["PAST_DUE_GRACE_DAYS"])
-        return now < sub.past_due_since + grace
-    return False
 
 
 def _our_price_id(provider_price: str | None, metadata: dict[str, str]) -> uuid.UUID | None:
@@ -411,3 +398,13 @@ def cancel_all_for_user(user_id: str) -> None:
     for sub in subs:
         cancel(sub=sub, at_period_end=True)
         db.session.commit()
+
+
+@user_deleted.connect
+def _end_subscriptions(user: User, **kwargs: object) -> None:
+    """A deleted account's subscriptions end at their period end (after this commit)."""
+    live = select(Subscription.id).where(
+        Subscription.user_id == user.id, Subscription.status.in_(LIVE_STATUSES)
+    )
+    if db.session.scalars(live).first() is not None:
+        enqueue_after_commit(cancel_all_for_user, str(user.id))

@@ -43,18 +43,6 @@ class Offering(IdMixin, CreatedMixin, Base):
         back_populates="offering", order_by="Price.created_at", lazy="selectin"
     )
 
-    # What the current viewer may see; set by catalog.service.show_to(), never stored.
-    _shown_to_owner = False
-    _delivery_revealed = False
-
-    @property
-    def visible_prices(self) -> list[Price]:
-        return list(self.prices) if self._shown_to_owner else [p for p in self.prices if p.active]
-
-    @property
-    def visible_delivery(self) -> str | None:
-        return self.delivery if self._delivery_revealed else None
-
 
 class Price(IdMixin, CreatedMixin, Base):
     __tablename__ = "prices"

@@ -44,7 +44,7 @@ def create_offering(data, handle: str):
     creator = creators.get_owned(user=current_user(), handle=handle)
     offering = service.create_offering(creator=creator, **data)
     db.session.commit()
-    return offering
+    return service.owner_view(offering)
 
 
 @blp.route("/creators/<string:handle>/offerings", methods=["GET"])
@@ -87,7 +87,7 @@ def update_offering(data, offering_id: uuid.UUID):
     offering = service.get_owned_offering(user=current_user(), offering_id=offering_id)
     offering = service.update_offering(offering=offering, **data)
     db.session.commit()
-    return offering
+    return service.owner_view(offering)
 
 
 @blp.route("/offerings/<uuid:offering_id>/publish", methods=["POST"])
@@ -100,7 +100,7 @@ def publish_offering(offering_id: uuid.UUID):
         offering=service.get_owned_offering(user=current_user(), offering_id=offering_id)
     )
     db.session.commit()
-    return offering
+    return service.owner_view(offering)
 
 
 @blp.route("/offerings/<uuid:offering_id>/archive", methods=["POST"])
@@ -113,7 +113,7 @@ def archive_offering(offering_id: uuid.UUID):
         offering=service.get_owned_offering(user=current_user(), offering_id=offering_id)
     )
     db.session.commit()
-    return offering
+    return service.owner_view(offering)
 
 
 @blp.route("/offerings/<uuid:offering_id>/prices", methods=["POST"])

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import marshmallow as ma
 
 from ..common.pagination import CursorArgs
 from ..common.schemas import BaseSchema, StrictInteger, Trimmed
 from ..creators.schemas import CreatorSchema
 from .models import INTERVALS, KINDS, PRICE_TYPES, STATUSES
+
+if TYPE_CHECKING:
+    from .service import OfferingView
 
 MIN_AMOUNT, MAX_AMOUNT = 100, 1_000_000
 
@@ -70,6 +75,9 @@ class PriceSchema(BaseSchema):
 
 
 class OfferingSchema(BaseSchema):
+    """Dumps an `OfferingView`: the offering, as far as its flags let this viewer see it.
+    A bare Offering cannot be dumped, so no route can forget to decide."""
+
     id = ma.fields.UUID(required=True)
     creator_id = ma.fields.UUID(required=True)
     kind = ma.fields.String(required=True)
@@ -82,17 +90,23 @@ class OfferingSchema(BaseSchema):
     delivery = ma.fields.String(
         required=True,
         allow_none=True,
-        attribute="visible_delivery",
         metadata={"description": "Shown to the creator and to buyers of a product; otherwise null"},
     )
     prices = ma.fields.List(
         ma.fields.Nested(PriceSchema),
         required=True,
-        attribute="visible_prices",
         metadata={"description": "Active prices (the creator also sees archived ones)"},
     )
     created_at = ma.fields.DateTime(required=True)
     published_at = ma.fields.DateTime(required=True, allow_none=True)
+
+    def get_attribute(self, obj: OfferingView, attr: str, default: Any) -> Any:
+        offering = obj.offering
+        if attr == "delivery":
+            return offering.delivery if obj.sees_delivery else None
+        if attr == "prices":
+            return list(offering.prices) if obj.sees_all_prices else [p for p in offering.prices if p.active]
+        return super().get_attribute(offering, attr, default)
 
 
 class OfferingListArgs(CursorArgs):

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
 from ..accounts.models import User
 from ..common import clock
+from ..common.entitlements import current_entitlements
 from ..common.errors import NotFound, Unprocessable
 from ..common.pagination import paginate
 from ..creators import service as creators
-from ..creators import signals as creator_signals
 from ..creators.models import Creator
 from ..creators.schemas import CreatorSchema
 from ..extensions import db
-from . import signals
 from .models import Offering, Price
 
 
@@ -46,23 +46,43 @@ class LastActivePrice(Unprocessable):
     title = "A published offering needs an active price; add another or archive the offering"
 
 
-def show_to(offerings: Iterable[Offering], *, viewer: User | None, storefront: bool = False) -> None:
-    """Mark what this viewer may see: owners see everything (but the storefront
+@dataclass(frozen=True)
+class OfferingView:
+    """An offering and what one viewer may see of it: what `OfferingSchema` dumps.
+
+    Both flags start closed, so a view made without asking shows the least."""
+
+    offering: Offering
+    # Archived prices too (its creator, outside the storefront); otherwise active ones only.
+    sees_all_prices: bool = False
+    # The product's delivery (its creator, or a buyer who keeps it); otherwise null.
+    sees_delivery: bool = False
+
+
+def owner_view(offering: Offering) -> OfferingView:
+    """An offering as its creator sees it when managing it: everything."""
+    return OfferingView(offering, sees_all_prices=True, sees_delivery=True)
+
+
+def seen_by(
+    offerings: Iterable[Offering], *, viewer: User | None, storefront: bool = False
+) -> list[OfferingView]:
+    """What this viewer may see of each offering: owners everything (but the storefront
     shows everyone active prices only), buyers of a product its delivery."""
     offerings = list(offerings)
-    if not offerings:
-        return
     owned = {o.id for o in offerings if creators.is_owner(viewer, o.creator)}
-    bought: set[uuid.UUID] = set()
     products = [o.id for o in offerings if o.kind == "product" and o.id not in owned]
+    bought: set[uuid.UUID] = set()
     if viewer is not None and products:
-        for _, ids in signals.delivery_access_requested.send(viewer, offering_ids=products):
-            bought |= set(ids or ())
-    for offering in offerings:
-        offering._shown_to_owner = offering.id in owned and not storefront
-        offering._delivery_revealed = offering.id in owned or (
-            offering.kind == "product" and offering.id in bought
+        bought = current_entitlements().delivered_offering_ids(viewer.id, products)
+    return [
+        OfferingView(
+            offering,
+            sees_all_prices=offering.id in owned and not storefront,
+            sees_delivery=offering.id in owned or offering.id in bought,
         )
+        for offering in offerings
+    ]
 
 
 def create_offering(*, creator: Creator, kind: str, title: str, **fields: Any) -> Offering:
@@ -72,7 +92,6 @@ def create_offering(*, creator: Creator, kind: str, title: str, **fields: Any) -
     offering = Offering(creator=creator, kind=kind, title=title, status="draft", **fields)
     db.session.add(offering)
     db.session.flush()
-    offering._shown_to_owner = offering._delivery_revealed = True
     return offering
 
 
@@ -82,19 +101,23 @@ def _visible(offering: Offering | None, viewer: User | None) -> bool:
     return offering.status == "published" or creators.is_owner(viewer, offering.creator)
 
 
-def get_offering(*, offering_id: uuid.UUID, viewer: User | None) -> Offering:
-    """A published offering, or any of the viewer's own. Raises NotFound."""
+def _get_visible(offering_id: uuid.UUID, viewer: User | None) -> Offering:
     offering = db.session.get(Offering, offering_id)
     if not _visible(offering, viewer):
         raise NotFound("No such offering.")
     assert offering is not None
-    show_to([offering], viewer=viewer)
     return offering
+
+
+def get_offering(*, offering_id: uuid.UUID, viewer: User | None) -> OfferingView:
+    """A published offering, or any of the viewer's own, as the viewer may see it. Raises NotFound."""
+    (view,) = seen_by([_get_visible(offering_id, viewer)], viewer=viewer)
+    return view
 
 
 def get_owned_offering(*, user: User, offering_id: uuid.UUID) -> Offering:
     """One of the user's own offerings. Raises NotFound, NotOwner."""
-    offering = get_offering(offering_id=offering_id, viewer=user)
+    offering = _get_visible(offering_id, user)
     if not creators.is_owner(user, offering.creator):
         raise creators.NotOwner()
     return offering
@@ -189,7 +212,7 @@ def list_offerings(
         stmt = stmt.where(Offering.status == status)
     order = (Offering.rank, Offering.created_at, Offering.id)
     result = paginate(stmt, order=order, limit=limit, cursor=cursor, descending=False)
-    show_to(result["data"], viewer=viewer)
+    result["data"] = seen_by(result["data"], viewer=viewer)
     return result
 
 
@@ -201,26 +224,26 @@ def creator_page(*, handle: str, viewer: User | None) -> dict[str, Any]:
         .where(Offering.creator_id == creator.id, Offering.status == "published")
         .order_by(Offering.rank, Offering.created_at, Offering.id)
     ).all()
-    show_to(offerings, viewer=viewer, storefront=True)
-    member_count = sum(n or 0 for _, n in creator_signals.member_count_requested.send(creator))
+    on_sale = [o for o in offerings if any(p.active for p in o.prices)]
     profile = {name: getattr(creator, name) for name in CreatorSchema().fields}
-    return {**profile, "member_count": member_count, "offerings": [o for o in offerings if o.visible_prices]}
+    return {
+        **profile,
+        "member_count": current_entitlements().member_count(creator.id),
+        "offerings": seen_by(on_sale, viewer=viewer, storefront=True),
+    }
+
+
+def tier_ids_of(*, creator_id: uuid.UUID, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these ids are membership offerings (tiers) of the creator."""
+    if not ids:
+        return set()
+    stmt = select(Offering.id).where(
+        Offering.id.in_(list(ids)), Offering.creator_id == creator_id, Offering.kind == "membership"
+    )
+    return set(db.session.scalars(stmt))
 
 
 def unknown_tiers(*, creator: Creator, tier_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     """Which of these ids are not membership offerings (tiers) of the creator."""
-    if not tier_ids:
-        return []
-    known = set(
-        db.session.scalars(
-            select(Offering.id).where(
-                Offering.id.in_(tier_ids), Offering.creator_id == creator.id, Offering.kind == "membership"
-            )
-        )
-    )
+    known = tier_ids_of(creator_id=creator.id, ids=tier_ids)
     return [i for i in tier_ids if i not in known]
-
-
-@creator_signals.dm_tiers_check.connect
-def _unknown_dm_tiers(creator: Creator, tier_ids: list[uuid.UUID], **kwargs: object) -> list[uuid.UUID]:
-    return unknown_tiers(creator=creator, tier_ids=tier_ids)

@@ -1,1 +1,2 @@
-"""Building blocks every domain uses: database base, errors, HTTP glue, pagination, clock."""
+"""Building blocks every domain uses: database base, errors, HTTP glue, pagination, clock,
+and the entitlements interface (the questions any domain may ask about what people hold)."""

@@ -8,5 +8,6 @@ offerings only). A post the viewer may not read is served as a *teaser*:
 of the creators a user follows or is a member of.
 
 Owns: posts and who may read them. Does not own: follows (followers) or
-memberships (billing); it reads both, in bulk, to decide.
+memberships (asked through the entitlements interface); it reads both, in
+bulk, to decide, and hands each post to `PostSchema` with that decision.
 """

@@ -30,15 +30,3 @@ class Post(IdMixin, CreatedMixin, Base):
     published_at: Mapped[datetime] = mapped_column(default=clock.utcnow)
 
     creator: Mapped[Creator] = relationship()
-
-    # Whether the current viewer may read the body; set by content.service, never stored.
-    # Locked unless the service says otherwise, so a forgotten check hides rather than leaks.
-    _readable = False
-
-    @property
-    def locked(self) -> bool:
-        return not self._readable
-
-    @property
-    def visible_body(self) -> str | None:
-        return self.body if self._readable else None

@@ -23,7 +23,7 @@ def create_post(data, handle: str):
     creator = creators.get_owned(user=current_user(), handle=handle)
     post = service.create_post(creator=creator, **data)
     db.session.commit()
-    return post
+    return service.PostView(post, readable=True)  # its author
 
 
 @blp.route("/creators/<string:handle>/posts", methods=["GET"])

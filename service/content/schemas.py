@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import marshmallow as ma
 
 from ..common.schemas import BaseSchema, Trimmed
 from .models import VISIBILITIES
+
+if TYPE_CHECKING:
+    from .service import PostView
 
 MAX_TITLE, MAX_BODY, MAX_TIERS = 200, 20_000, 50
 
@@ -46,13 +49,15 @@ class PostCreatorSchema(BaseSchema):
 
 
 class PostSchema(BaseSchema):
+    """Dumps a `PostView`: the body only if the viewer may read the post, else a teaser.
+    A bare Post cannot be dumped, so no route can forget to decide."""
+
     id = ma.fields.UUID(required=True)
     creator = ma.fields.Nested(PostCreatorSchema, required=True)
     title = ma.fields.String(required=True)
     body = ma.fields.String(
         required=True,
         allow_none=True,
-        attribute="visible_body",
         metadata={"description": "Null when `locked`: the caller may not read this post"},
     )
     locked = ma.fields.Boolean(
@@ -62,3 +67,10 @@ class PostSchema(BaseSchema):
     tier_ids = ma.fields.List(ma.fields.UUID(), required=True)
     published_at = ma.fields.DateTime(required=True)
     created_at = ma.fields.DateTime(required=True)
+
+    def get_attribute(self, obj: PostView, attr: str, default: Any) -> Any:
+        if attr == "body":
+            return obj.post.body if obj.readable else None
+        if attr == "locked":
+            return not obj.readable
+        return super().get_attribute(obj.post, attr, default)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,9 +11,8 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import contains_eager
 
 from ..accounts.models import User
-from ..billing.access import live_memberships
-from ..billing.models import Subscription
 from ..catalog import service as catalog
+from ..common.entitlements import current_entitlements
 from ..common.errors import Unprocessable
 from ..common.pagination import keyset, page
 from ..creators import service as creators
@@ -50,26 +48,14 @@ def may_read(post: Post, standing: Standing) -> bool:
     return not standing.tiers.isdisjoint(post.tier_ids)
 
 
-def _memberships(user_id: uuid.UUID) -> Select[Any]:
-    """(creator id, tier id) of the user's memberships that grant access now, as billing rules."""
-    return (
-        live_memberships()
-        .with_only_columns(Subscription.creator_id, Subscription.offering_id)
-        .where(Subscription.user_id == user_id)
-    )
-
-
 def _followed(viewer: User, creator_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     stmt = select(Follow.creator_id).where(Follow.user_id == viewer.id, Follow.creator_id.in_(creator_ids))
     return set(db.session.scalars(stmt))
 
 
 def _tiers(viewer: User, creator_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
-    found: dict[uuid.UUID, set[str]] = defaultdict(set)
-    stmt = _memberships(viewer.id).where(Subscription.creator_id.in_(creator_ids))
-    for creator_id, tier_id in db.session.execute(stmt):
-        found[creator_id].add(str(tier_id))
-    return {creator_id: frozenset(tiers) for creator_id, tiers in found.items()}
+    held = current_entitlements().tiers_held(viewer.id, creator_ids)
+    return {creator_id: frozenset(str(t) for t in tiers) for creator_id, tiers in held.items()}
 
 
 def standings(*, viewer: User | None, of: Iterable[Creator]) -> dict[uuid.UUID, Standing]:
@@ -88,11 +74,19 @@ def standings(*, viewer: User | None, of: Iterable[Creator]) -> dict[uuid.UUID, 
     }
 
 
-def show_to(posts: Sequence[Post], *, viewer: User | None) -> None:
-    """Unlock the posts this viewer may read; the rest stay teasers."""
+@dataclass(frozen=True)
+class PostView:
+    """A post and whether one viewer may read it: what `PostSchema` dumps. A view made
+    without asking is a teaser."""
+
+    post: Post
+    readable: bool = False
+
+
+def seen_by(posts: Sequence[Post], *, viewer: User | None) -> list[PostView]:
+    """Each post as this viewer may see it: readable, or a teaser."""
     by_creator = standings(viewer=viewer, of={p.creator_id: p.creator for p in posts}.values())
-    for post in posts:
-        post._readable = may_read(post, by_creator[post.creator_id])
+    return [PostView(post, readable=may_read(post, by_creator[post.creator_id])) for post in posts]
 
 
 def _check_tiers(creator: Creator, tier_ids: list[uuid.UUID]) -> None:
@@ -116,7 +110,6 @@ def create_post(
     )
     db.session.add(post)
     db.session.flush()
-    post._readable = True  # its author
     return post
 
 
@@ -131,7 +124,7 @@ def _page(stmt: Select[Any], *, viewer: User | None, limit: int, cursor: str | N
     )
     rows = db.session.scalars(keyset(stmt, order=(Post.created_at, Post.id), limit=limit, cursor=cursor))
     result = page(rows.all(), limit=limit, key=lambda p: (p.created_at, p.id))
-    show_to(result["data"], viewer=viewer)
+    result["data"] = seen_by(result["data"], viewer=viewer)
     return result
 
 
@@ -144,6 +137,6 @@ def list_posts(*, creator: Creator, viewer: User | None, limit: int, cursor: str
 def feed(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
     """Posts of the creators the user follows or is a member of, newest first, teasers included."""
     followed = select(Follow.creator_id).where(Follow.user_id == user.id)
-    member_of = _memberships(user.id).with_only_columns(Subscription.creator_id)
+    member_of = current_entitlements().creators_joined(user.id)
     stmt = select(Post).where(or_(Post.creator_id.in_(followed), Post.creator_id.in_(member_of)))
     return _page(stmt, viewer=user, limit=limit, cursor=cursor)

@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from ..accounts.models import User
 from ..accounts.signals import user_deleted
 from ..common import clock
+from ..common.entitlements import current_entitlements
 from ..common.errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..extensions import db
-from . import signals
 from .handles import handle_problem, normalise_handle
 from .models import Creator, CreatorTag
 
@@ -61,9 +61,8 @@ def _check_dm_policy(creator: Creator, policy: str, tier_ids: list[uuid.UUID]) -
         raise InvalidDmTiers(
             "Choose at least one tier for the `tiers` policy.", errors={"dm_tier_ids": ["Required."]}
         )
-    unknown = {
-        str(i) for _, ids in signals.dm_tiers_check.send(creator, tier_ids=tier_ids) for i in ids or ()
-    }
+    tiers = current_entitlements().tier_ids_of(creator.id, tier_ids)
+    unknown = {str(i) for i in tier_ids if i not in tiers}
     if unknown:
         raise InvalidDmTiers(errors={"dm_tier_ids": [f"Not one of your tiers: {i}" for i in sorted(unknown)]})
 

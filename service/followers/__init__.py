@@ -6,7 +6,7 @@ free and costs nothing (avoid: subscribe, which is billing's word for paying).
 purchases.
 
 Owns: follows and the follower list. Does not own: memberships and purchases;
-billing answers those through `access_requested` and `members_requested`.
+it asks for those through the entitlements interface (`current_entitlements()`).
 Referrals are growth's: a new follow is announced (`follower_created`) with the
 referral code it came with, and growth credits it.
 """

@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from ..accounts.models import User
 from ..common.db import insert_or_ignore
+from ..common.entitlements import current_entitlements
 from ..common.errors import Unprocessable
 from ..common.pagination import keyset, page
 from ..creators import service as creators
@@ -87,27 +88,15 @@ def list_followers(*, creator: Creator, limit: int, cursor: str | None) -> dict[
 
 
 def member_ids(*, creator: Creator, user_ids: list[Any]) -> set[Any]:
-    """Which of these users hold an access-granting membership (asked of billing)."""
-    found: set[Any] = set()
-    for _, ids in signals.members_requested.send(creator, user_ids=user_ids):
-        found |= set(ids or ())
-    return found
+    """Which of these users hold an access-granting membership."""
+    return current_entitlements().member_ids(creator.id, user_ids)
 
 
 def access(*, user: User, creator: Creator) -> dict[str, Any]:
     """What the user has with this creator: following, membership, purchases."""
-    result: dict[str, Any] = {
+    holding = current_entitlements().access_of(creator.id, user.id)
+    return {
         "following": is_following(user=user, creator=creator),
-        "membership": None,
-        "purchases": [],
+        "membership": holding.membership,
+        "purchases": holding.purchases,
     }
-    for _, section in signals.access_requested.send(creator, user=user):
-        result.update(section or {})
-    return result
-
-
-def member_audience(*, creator: Creator, tier_ids: list[Any] | None = None) -> list[Any]:
-    """SELECTs of the user ids with access-granting memberships (empty without billing)."""
-    return [
-        stmt for _, stmt in signals.audience_requested.send(creator, tier_ids=tier_ids) if stmt is not None
-    ]

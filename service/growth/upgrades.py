@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from ..accounts.models import User
-from ..billing.access import membership_of, purchase_grants_access
+from ..billing.access import membership_of
 from ..billing.models import CheckoutSession, Purchase
+from ..billing.rules import PURCHASE_RULE
 from ..billing.signals import checkout_closed
 from ..catalog.models import Offering, Price
 from ..common import clock
@@ -123,7 +124,7 @@ def _latest_purchase(offer: UpgradeOffer, user: User) -> Purchase | None:
         .where(
             Purchase.user_id == user.id,
             Purchase.offering_id == offer.from_offering_id,
-            purchase_grants_access(),
+            PURCHASE_RULE.sql(),
         )
         .order_by(Purchase.paid_at.desc())
     ).first()
@@ -181,7 +182,7 @@ def _give_back(session: CheckoutSession, **kwargs: object) -> None:
 
 def eligible_for(*, user: User) -> list[dict[str, Any]]:
     """Every offer the user can take now, with its computed credit."""
-    bought = select(Purchase.offering_id).where(Purchase.user_id == user.id, purchase_grants_access())
+    bought = select(Purchase.offering_id).where(Purchase.user_id == user.id, PURCHASE_RULE.sql())
     offers = db.session.scalars(
         select(UpgradeOffer).where(UpgradeOffer.active.is_(True), UpgradeOffer.from_offering_id.in_(bought))
     ).all()

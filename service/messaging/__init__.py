@@ -9,7 +9,7 @@ messages after it. A *block* stops messages both ways; a *report* goes to the
 moderation queue.
 
 Owns: conversations, messages, read markers, blocks, reports, broadcasts and
-their fan-out job. Does not own: who is a member (billing answers through the
-followers domain's `access()` and `member_audience()`), nor the `dm_policy`
-setting itself (creators).
+their fan-out job. Does not own: who is a member (asked through the
+entitlements interface, directly or via the followers domain's `access()`),
+nor the `dm_policy` setting itself (creators).
 """

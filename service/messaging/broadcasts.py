@@ -12,16 +12,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Uuid, and_, func, insert, literal, or_, select, union, update
+from sqlalchemy import Uuid, and_, func, insert, literal, or_, select, update
 
 from ..accounts.models import User
 from ..catalog import service as catalog
 from ..common import clock
 from ..common.db import Base, insert_ignoring_conflicts
+from ..common.entitlements import current_entitlements
 from ..common.errors import Unprocessable
 from ..creators.models import Creator
 from ..extensions import db
-from ..followers import service as followers
 from ..followers.models import Follow
 from .conversations import ordered_pair, touch
 from .models import Broadcast, BroadcastRecipient, Conversation, ConversationMember, Message
@@ -41,18 +41,15 @@ def _check_tiers(creator: Creator, tier_ids: list[uuid.UUID]) -> None:
         raise InvalidBroadcastTiers(errors={"tier_ids": [f"Not one of your tiers: {i}" for i in unknown]})
 
 
-def _audience(creator: Creator, audience: str, tier_ids: list[uuid.UUID]) -> list[Any]:
-    """SELECTs of the user ids the broadcast is for (members come from billing)."""
+def _audience(creator: Creator, audience: str, tier_ids: list[uuid.UUID]) -> Any:
+    """SELECT of the user ids the broadcast is for (members as the entitlements say)."""
     if audience == "followers":
-        return [select(Follow.user_id).where(Follow.creator_id == creator.id)]
-    return followers.member_audience(creator=creator, tier_ids=tier_ids if audience == "tiers" else None)
+        return select(Follow.user_id).where(Follow.creator_id == creator.id)
+    return current_entitlements().audience(creator.id, tier_ids if audience == "tiers" else None)
 
 
 def _copy_audience(broadcast: Broadcast, creator: Creator, tier_ids: list[uuid.UUID]) -> None:
-    selects = _audience(creator, broadcast.audience, tier_ids)
-    if not selects:
-        return
-    audience = (union(*selects) if len(selects) > 1 else selects[0]).subquery()
+    audience = _audience(creator, broadcast.audience, tier_ids).subquery()
     user_id = list(audience.c)[0]
     eligible = (
         select(literal(broadcast.id, Uuid()), user_id)

@@ -111,9 +111,7 @@ def _check_dm_policy(user: User, creator: Creator) -> None:
         raise DmFollowersOnly()
     if policy == "members" and not membership:
         raise DmMembersOnly()
-    if policy == "tiers" and (
-        not membership or str(membership["tier_offering_id"]) not in creator.dm_tier_ids
-    ):
+    if policy == "tiers" and (not membership or str(membership.tier_offering_id) not in creator.dm_tier_ids):
         raise DmTierRequired()
 
 

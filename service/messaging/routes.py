@@ -12,7 +12,7 @@ from ..common.http import Blueprint
 from ..common.pagination import CursorArgs, page_schema
 from ..creators import service as creators
 from ..extensions import db, limiter
-from . import broadcasts, conversations, moderation, privacy  # noqa: F401  (privacy: signal receivers)
+from . import broadcasts, conversations, moderation
 from .schemas import (
     BroadcastCreateSchema,
     BroadcastSchema,
