@@ -1,28 +1,42 @@
-"""Test app, database lifecycle and helpers.
+"""Test app, database lifecycle, accounts and shops through the API.
 
 The schema is built once per session by the Alembic migrations, exactly as in
 production; every test then starts from empty tables. Set DATABASE_URL to run
 the suite on PostgreSQL (the database is wiped first).
+
+Each fixture that makes something (`signup`, `make_creator`, `make_offering`) wraps a plain
+function of the same job (`sign_up`, `create_creator`, `create_offering`) that builders
+without fixtures can call. The fake Stripe's fixtures (`stripe_mode`, `seller`, `tiers`,
+`product`) and `postgres_only` are registered here for every module. More helpers:
+tests/billing_helpers.py (checkouts and reads), tests/fake_stripe.py (Stripe mode),
+tests/factories.py (state through the services, without HTTP).
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import flask_migrate
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import event as sqla_event
+from sqlalchemy import select, text
 
 from service import create_app
 from service.common import clock
 from service.extensions import db, limiter
 
+from .concurrency import postgres_only  # noqa: F401 (fixture for every module)
+from .fake_stripe import fake_stripe, product, seller, stripe_mode, tiers  # noqa: F401 (fixtures)
+
 TEST_PASSWORD = "correct horse battery"
+T = TypeVar("T")
 
 
 def _test_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -30,6 +44,25 @@ def _test_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     if url:
         return url
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+def _quick_commits(app: Flask) -> None:
+    """Commits of the suite do not wait for the disk (SQLite `synchronous=OFF`, PostgreSQL
+    `synchronous_commit=off`): speed only. Transactions, their locks and what they see are
+    unchanged; a crash could lose the last commits, and the suite starts afresh anyway."""
+    statement = {"sqlite": "PRAGMA synchronous=OFF", "postgresql": "SET synchronous_commit TO off"}
+
+    def relax(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(statement[engine.dialect.name])
+        cursor.close()
+        if engine.dialect.name == "postgresql":
+            dbapi_connection.commit()
+
+    with app.app_context():
+        engine = db.engine
+    sqla_event.listen(engine, "connect", relax)
+    engine.dispose()
 
 
 def _wipe_postgres(app: Flask) -> None:
@@ -54,9 +87,69 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
     limiter.enabled = False
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         _wipe_postgres(app)
+    _quick_commits(app)
     with app.app_context():
         flask_migrate.upgrade()
     return app
+
+
+def _tables_with_rows(tables: list[str]) -> list[str]:
+    """Which of the tables hold rows, in one query (most tests touch a handful)."""
+    probes = " UNION ALL ".join(f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM {name})" for name in tables)
+    found = {row[0] for row in db.session.execute(text(probes))}
+    return [name for name in tables if name in found]
+
+
+def empty_tables() -> None:
+    """Delete every row of every table, in one transaction (inside an app context). Only the
+    tables that hold rows are touched: faster than a TRUNCATE of all of them on PostgreSQL."""
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    for name in _tables_with_rows(tables):  # children first: foreign keys stay satisfied
+        db.session.execute(text(f"DELETE FROM {name}"))
+    db.session.commit()
+
+
+_BUILT: dict[str, tuple[dict[str, list[dict[str, Any]]], Any]] = {}
+
+
+def built_once(app: Flask, key: str, build: Callable[[], T]) -> T:
+    """A costly starting state shared by many tests: `build()` runs for the first test that
+    asks for `key`; each later one starts from a copy of the rows it left (every table, through
+    SQLAlchemy Core, so any database) and of what it returned. Tests still clean up after
+    themselves, so one may write. Only for state that lives in the database: the clock, the
+    limiter, monkeypatches and the fake Stripe are not copied (set them again after this), and
+    the build must start from empty tables (ask for the fixture before any that writes)."""
+    if key not in _BUILT:
+        made = build()
+        with app.app_context():
+            saved = {
+                table.name: [dict(row._mapping) for row in db.session.execute(select(table))]
+                for table in db.metadata.sorted_tables
+            }
+        _BUILT[key] = ({name: found for name, found in saved.items() if found}, copy.deepcopy(made))
+        return made
+    saved, made = _BUILT[key]
+    with app.app_context():
+        for table in db.metadata.sorted_tables:  # parents first
+            if table.name in saved:
+                db.session.execute(table.insert(), saved[table.name])
+        if db.engine.dialect.name == "postgresql":
+            _catch_up_sequences(saved)
+        db.session.commit()
+    return copy.deepcopy(made)  # type: ignore[no-any-return]
+
+
+def _catch_up_sequences(saved: dict[str, list[dict[str, Any]]]) -> None:
+    """Copied rows keep their integer ids: move each sequence past them."""
+    for table in db.metadata.sorted_tables:
+        for column in table.primary_key.columns:
+            if table.name in saved and column.autoincrement is True:
+                db.session.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table.name}', '{column.name}'), "
+                        f"(SELECT max({column.name}) FROM {table.name}))"
+                    )
+                )
 
 
 @pytest.fixture(autouse=True)
@@ -66,13 +159,7 @@ def _clean_state(app: Flask):
     limiter.enabled = False
     limiter.reset()
     with app.app_context():
-        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-        if db.engine.dialect.name == "postgresql":
-            db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                db.session.execute(text(f"DELETE FROM {name}"))
-        db.session.commit()
+        empty_tables()
 
 
 @pytest.fixture
@@ -100,41 +187,89 @@ class Account(dict):
         return self["user"]["id"]
 
 
+def sign_up(
+    client: FlaskClient,
+    email: str | None = None,
+    password: str = TEST_PASSWORD,
+    display_name: str = "Test User",
+    **extra: Any,
+) -> Account:
+    """POST /v1/auth/signup (a fresh e-mail unless given); the account with its tokens."""
+    email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+    rv = client.post(
+        "/v1/auth/signup",
+        json={"email": email, "password": password, "display_name": display_name, **extra},
+    )
+    assert rv.status_code == 201, rv.get_json()
+    return Account(rv.get_json(), email=email, password=password)
+
+
+def log_in(client: FlaskClient, account: Account) -> Account:
+    """Log the account in again: a fresh access token (one lasts 15 minutes of clock time)."""
+    rv = client.post("/v1/auth/login", json={"email": account["email"], "password": account["password"]})
+    assert rv.status_code == 200, rv.get_json()
+    account.update(rv.get_json())
+    return account
+
+
+def create_creator(
+    client: FlaskClient, account: Account, handle: str | None = None, **fields: Any
+) -> Account:
+    """Give an account a creator profile (eur unless told); the Account gains `handle` and `creator`."""
+    body = {
+        "handle": handle or f"c_{uuid.uuid4().hex[:12]}",
+        "display_name": account["user"]["display_name"],
+        "currency": "eur",
+        **fields,
+    }
+    rv = client.post("/v1/creators", json=body, headers=account.headers)
+    assert rv.status_code == 201, rv.get_json()
+    account["handle"] = rv.get_json()["handle"]
+    account["creator"] = rv.get_json()
+    return account
+
+
+def create_offering(
+    client: FlaskClient,
+    owner: Account,
+    kind: str = "membership",
+    amount: int = 500,
+    published: bool = True,
+    price: dict[str, Any] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """An offering of the owner's, with one price (monthly for memberships, one-off otherwise)
+    under `price`, published unless told otherwise."""
+    rv = client.post(
+        f"/v1/creators/{owner['handle']}/offerings",
+        json={"kind": kind, "title": fields.pop("title", f"{kind} offering"), **fields},
+        headers=owner.headers,
+    )
+    assert rv.status_code == 201, rv.get_json()
+    offering = rv.get_json()
+    if price is None:
+        price = {"type": "recurring", "interval": "month"} if kind == "membership" else {"type": "one_time"}
+    rv = client.post(
+        f"/v1/offerings/{offering['id']}/prices", json={"amount": amount, **price}, headers=owner.headers
+    )
+    assert rv.status_code == 201, rv.get_json()
+    offering["price"] = rv.get_json()
+    if published:
+        rv = client.post(f"/v1/offerings/{offering['id']}/publish", headers=owner.headers)
+        assert rv.status_code == 200, rv.get_json()
+    return offering
+
+
 @pytest.fixture
 def signup(client: FlaskClient) -> Callable[..., Account]:
-    def _signup(
-        email: str | None = None, password: str = TEST_PASSWORD, display_name: str = "Test User", **extra: Any
-    ) -> Account:
-        email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
-        rv = client.post(
-            "/v1/auth/signup",
-            json={"email": email, "password": password, "display_name": display_name, **extra},
-        )
-        assert rv.status_code == 201, rv.get_json()
-        return Account(rv.get_json(), email=email, password=password)
-
-    return _signup
+    """`signup(email=None, password=..., display_name=...)`: a new account through the API."""
+    return functools.partial(sign_up, client)
 
 
 @pytest.fixture
 def make_creator(client: FlaskClient) -> Callable[..., Account]:
-    """Give an account a creator profile; the Account gains `handle`."""
-
-    def _make(account: Account, handle: str | None = None, **fields: Any) -> Account:
-        handle = handle or f"c_{uuid.uuid4().hex[:12]}"
-        body = {
-            "handle": handle,
-            "display_name": account["user"]["display_name"],
-            "currency": "eur",
-            **fields,
-        }
-        rv = client.post("/v1/creators", json=body, headers=account.headers)
-        assert rv.status_code == 201, rv.get_json()
-        account["handle"] = rv.get_json()["handle"]
-        account["creator"] = rv.get_json()
-        return account
-
-    return _make
+    """`make_creator(account, handle=None, **fields)`: give an account a creator profile."""
+    return functools.partial(create_creator, client)
 
 
 @pytest.fixture
@@ -144,38 +279,8 @@ def creator(signup, make_creator) -> Account:
 
 @pytest.fixture
 def make_offering(client: FlaskClient) -> Callable[..., dict[str, Any]]:
-    """Create an offering for a creator, with a price, published unless told otherwise."""
-
-    def _make(
-        owner: Account,
-        kind: str = "membership",
-        amount: int = 500,
-        published: bool = True,
-        price: dict[str, Any] | None = None,
-        **fields: Any,
-    ) -> dict[str, Any]:
-        rv = client.post(
-            f"/v1/creators/{owner['handle']}/offerings",
-            json={"kind": kind, "title": fields.pop("title", f"{kind} offering"), **fields},
-            headers=owner.headers,
-        )
-        assert rv.status_code == 201, rv.get_json()
-        offering = rv.get_json()
-        if price is None:
-            price = (
-                {"type": "recurring", "interval": "month"} if kind == "membership" else {"type": "one_time"}
-            )
-        rv = client.post(
-            f"/v1/offerings/{offering['id']}/prices", json={"amount": amount, **price}, headers=owner.headers
-        )
-        assert rv.status_code == 201, rv.get_json()
-        offering["price"] = rv.get_json()
-        if published:
-            rv = client.post(f"/v1/offerings/{offering['id']}/publish", headers=owner.headers)
-            assert rv.status_code == 200, rv.get_json()
-        return offering
-
-    return _make
+    """`make_offering(owner, kind="membership", amount=500, published=True, price=None, **fields)`."""
+    return functools.partial(create_offering, client)
 
 
 @pytest.fixture

@@ -39,8 +39,8 @@ from service.billing.models import Subscription
 from service.common import clock
 from service.extensions import db
 
-from .billing_helpers import buy, onboard
-from .conftest import assert_problem
+from .billing_helpers import buy, onboard, simulate
+from .conftest import assert_problem, built_once, log_in
 
 NOW = "2025-04-02T12:00:00+00:00"
 MONTHLY = {"type": "recurring", "interval": "month"}
@@ -53,8 +53,7 @@ def moment(day: str) -> datetime:
 def login(client, *accounts) -> None:
     """A fresh access token for each account (one lasts 15 minutes of clock time)."""
     for account in accounts:
-        rv = client.post("/v1/auth/login", json={"email": account["email"], "password": account["password"]})
-        account["access_token"] = rv.get_json()["access_token"]
+        log_in(client, account)
 
 
 class History:
@@ -73,8 +72,7 @@ class History:
         assert self.client.post(f"/v1/creators/{handle}/follow", headers=account.headers).status_code == 204
 
     def simulate(self, action: str, subscription_id: str) -> None:
-        result = self.app.test_cli_runner().invoke(args=["billing", "simulate", action, subscription_id])
-        assert result.exit_code == 0, result.output
+        simulate(self.app, action, subscription_id)
 
     def creator(self, handle: str):
         account = self.make_creator(self.signup(display_name=handle.title()), handle=handle)
@@ -155,15 +153,22 @@ def _march(h: History, price: dict[str, str], people: dict, subs: dict[str, str]
 
 @pytest.fixture
 def history(app, client, signup, make_creator, make_offering):
-    h = History(app, client, signup, make_creator, make_offering)
-    price = _open_shops(h)
-    people = {
-        name: signup(display_name=name.title())
-        for name in "alice bob carol dave erin frank gina hank ivy".split()
-    }
-    _march(h, price, people, _january_february(h, price, people))
-    h.at("04-02", h.cora, h.dan)
-    return {"cora": h.cora, "dan": h.dan}
+    """The history above (built once; its tests only read it), seen on Apr 2 at 12:00."""
+
+    def build():
+        h = History(app, client, signup, make_creator, make_offering)
+        price = _open_shops(h)
+        people = {
+            name: signup(display_name=name.title())
+            for name in "alice bob carol dave erin frank gina hank ivy".split()
+        }
+        _march(h, price, people, _january_february(h, price, people))
+        h.at("04-02", h.cora, h.dan)
+        return {"cora": h.cora, "dan": h.dan}
+
+    owners = built_once(app, "analytics history", build)
+    clock.freeze(moment("04-02"))  # the tokens were issued then
+    return owners
 
 
 def get_summary(client, owner, **period):

@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+from .billing_helpers import buy, onboard, start_checkout
+from .conftest import create_creator, sign_up
+
 PUBLIC = {
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -114,15 +117,7 @@ def _archive_price(client, owner, make_offering):
 
 def _conversation_with_a_fan(client, owner):
     """A follower of the owner starts a conversation and writes; returns (conversation, message)."""
-    fan = client.post(
-        "/v1/auth/signup",
-        json={
-            "email": f"fan-{uuid.uuid4().hex[:8]}@example.com",
-            "password": "long enough pass",
-            "display_name": "F",
-        },
-    ).get_json()
-    headers = {"Authorization": f"Bearer {fan['access_token']}"}
+    headers = sign_up(client, display_name="F").headers
     client.post(f"/v1/creators/{owner['handle']}/follow", headers=headers)
     conversation = client.post(
         "/v1/conversations", json={"creator_handle": owner["handle"]}, headers=headers
@@ -165,73 +160,32 @@ def _broadcast(client, owner, make_offering):
 # (a checkout session, a subscription) are built with the owner as the buyer, paying
 # another creator, so that the owner and the owner's API key may use them.
 
-LOCAL_GATEWAY = "http://127.0.0.1:8000"
 ONBOARDING_URLS = {
     "return_url": "https://app.example.com/payouts",
     "refresh_url": "https://app.example.com/again",
 }
-CHECKOUT_URLS = {
-    "success_url": "https://app.example.com/thanks",
-    "cancel_url": "https://app.example.com/cancelled",
-}
-
-
-def _local_path(url):
-    assert url.startswith(LOCAL_GATEWAY), url
-    return url[len(LOCAL_GATEWAY) :]
-
-
-def _signup(client, name):
-    """What the `signup` fixture does, for builders (which get no fixtures)."""
-    from .conftest import TEST_PASSWORD, Account
-
-    email = f"{name.lower()}-{uuid.uuid4().hex[:10]}@example.com"
-    body = {"email": email, "password": TEST_PASSWORD, "display_name": name}
-    rv = client.post("/v1/auth/signup", json=body)
-    assert rv.status_code == 201, rv.get_json()
-    return Account(rv.get_json(), email=email, password=TEST_PASSWORD)
 
 
 def _seller(client, creator=None):
     """A creator (a new one unless given) who finished payout onboarding and can sell."""
-    if creator is None:
-        creator = _signup(client, "Seller")
-        body = {"handle": f"s_{uuid.uuid4().hex[:12]}", "display_name": "Seller", "currency": "eur"}
-        rv = client.post("/v1/creators", json=body, headers=creator.headers)
-        assert rv.status_code == 201, rv.get_json()
-        creator["handle"] = rv.get_json()["handle"]
-    rv = client.post(
-        f"/v1/creators/{creator['handle']}/payouts/onboarding", json=ONBOARDING_URLS, headers=creator.headers
-    )
-    assert rv.status_code == 201, rv.get_json()
-    assert client.post(_local_path(rv.get_json()["url"])).status_code == 303
+    creator = creator or create_creator(client, sign_up(client, display_name="Seller"))
+    onboard(client, creator)
     return creator
-
-
-def _checkout(client, buyer, price_id, *, pay=True):
-    """Start a checkout and pay on the local checkout page; the session as its buyer sees it."""
-    body = {"price_id": price_id, **CHECKOUT_URLS}
-    rv = client.post("/v1/checkout/sessions", json=body, headers=buyer.headers)
-    assert rv.status_code == 201, rv.get_json()
-    session = rv.get_json()
-    if pay:
-        assert client.post(_local_path(session["url"]) + "/pay").status_code == 303
-        session = client.get(f"/v1/checkout/sessions/{session['id']}", headers=buyer.headers).get_json()
-        assert session["status"] == "complete", session
-    return session
 
 
 def _owners_subscription(client, owner, make_offering):
     """The owner subscribes to another creator's tier; (subscription id, seller, tier)."""
     seller = _seller(client)
     tier = make_offering(seller, amount=500)
-    return _checkout(client, owner, tier["price"]["id"])["subscription_id"], seller, tier
+    return buy(client, owner, tier["price"]["id"])["subscription_id"], seller, tier
 
 
 @owned("get", "/v1/checkout/sessions/{session_id}")
 def _checkout_session(client, owner, make_offering):
     tier = make_offering(_seller(client), amount=500)
-    return f"/v1/checkout/sessions/{_checkout(client, owner, tier['price']['id'], pay=False)['id']}", None
+    rv = start_checkout(client, owner, tier["price"]["id"])
+    assert rv.status_code == 201, rv.get_json()
+    return f"/v1/checkout/sessions/{rv.get_json()['id']}", None
 
 
 @owned("get", "/v1/subscriptions/{subscription_id}")
@@ -266,7 +220,7 @@ def _change_subscription(client, owner, make_offering):
 @owned("post", "/v1/purchases/{purchase_id}/refund")
 def _refund_purchase(client, owner, make_offering):
     product = make_offering(_seller(client, owner), kind="product", amount=1500)
-    purchase_id = _checkout(client, _signup(client, "Buyer"), product["price"]["id"])["purchase_id"]
+    purchase_id = buy(client, sign_up(client, display_name="Buyer"), product["price"]["id"])["purchase_id"]
     return f"/v1/purchases/{purchase_id}/refund", {}
 
 

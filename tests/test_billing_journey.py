@@ -12,7 +12,17 @@ from service.common import clock
 from service.extensions import db
 from service.localpay.models import LocalObject
 
-from .billing_helpers import CANCEL, buy, local_path, onboard, start_checkout
+from .billing_helpers import (
+    CANCEL,
+    access,
+    buy,
+    checkout_status,
+    local_path,
+    onboard,
+    simulate,
+    start_checkout,
+    subscription,
+)
 from .conftest import Account, assert_problem
 
 
@@ -28,20 +38,6 @@ def shop(client, creator, make_offering):
         ),
         "service": make_offering(creator, kind="service", title="Review", amount=9000),
     }
-
-
-def access(client, account):
-    return client.get("/v1/creators/cora/access", headers=account.headers).get_json()
-
-
-def simulate(app, action, subscription_id):
-    result = app.test_cli_runner().invoke(args=["billing", "simulate", action, subscription_id])
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def subscription(client, account, sub_id):
-    return client.get(f"/v1/subscriptions/{sub_id}", headers=account.headers).get_json()
 
 
 def test_full_journey_on_the_local_gateway(app, client, creator, alice, shop):
@@ -174,10 +170,7 @@ def test_idempotency_key_replays_the_first_answer(client, alice, shop, signup):
 def test_cancelled_checkout_expires(client, alice, shop):
     session = start_checkout(client, alice, shop["product"]["price"]["id"]).get_json()
     assert client.post(local_path(session["url"]) + "/cancel").headers["Location"] == CANCEL
-    assert (
-        client.get(f"/v1/checkout/sessions/{session['id']}", headers=alice.headers).get_json()["status"]
-        == "expired"
-    )
+    assert checkout_status(client, alice, session["id"])["status"] == "expired"
     assert access(client, alice)["purchases"] == []
 
 

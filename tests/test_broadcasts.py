@@ -121,6 +121,7 @@ def _copies_per_member(broadcast_id: uuid.UUID) -> dict[int, int]:
     return dict(rows)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_broadcast_to_10000_members_delivers_one_copy_each_even_when_rerun(app, client, creator, memberships):
     with app.app_context():
         _bulk_members(10_000)

@@ -13,8 +13,8 @@ from service.common import clock
 from service.extensions import db
 from service.growth.models import RewardGrant
 
-from .billing_helpers import buy, local_path, onboard, start_checkout
-from .conftest import Account, assert_problem
+from .billing_helpers import buy, onboard, simulate, start_checkout
+from .conftest import assert_problem, log_in
 
 
 @pytest.fixture
@@ -54,11 +54,6 @@ def sales(client, creator):
     return client.get("/v1/creators/cora/sales", headers=creator.headers).get_json()["data"]
 
 
-def relogin(client, account):
-    rv = client.post("/v1/auth/login", json={"email": account["email"], "password": account["password"]})
-    return Account(rv.get_json(), email=account["email"], password=account["password"])
-
-
 def test_upgrade_offer_credits_the_first_invoice_only(app, client, creator, alice, shop):
     made = offer(client, creator, shop, {"percent": 20})
     assert my_offers(client, alice) == []
@@ -68,22 +63,13 @@ def test_upgrade_offer_credits_the_first_invoice_only(app, client, creator, alic
     session = buy_with_offer(client, alice, shop["tier"]["price"]["id"], made["id"])
     first_invoice = [s for s in sales(client, creator) if s["kind"] == "invoice"]
     assert [s["amount"]["amount"] for s in first_invoice] == [500]  # 1000 − 20 % of 2500
-    result = app.test_cli_runner().invoke(args=["billing", "simulate", "renew", session["subscription_id"]])
-    assert result.exit_code == 0
+    simulate(app, "renew", session["subscription_id"])
     invoices = sorted(s["amount"]["amount"] for s in sales(client, creator) if s["kind"] == "invoice")
     assert invoices == [500, 1000]
 
 
-def pay(client, account, price_id, **extra):
-    rv = start_checkout(client, account, price_id, **extra)
-    assert rv.status_code == 201, rv.get_json()
-    session = rv.get_json()
-    assert client.post(local_path(session["url"]) + "/pay").status_code == 303
-    return client.get(f"/v1/checkout/sessions/{session['id']}", headers=account.headers).get_json()
-
-
 def buy_with_offer(client, account, price_id, offer_id):
-    return pay(client, account, price_id, upgrade_offer_id=offer_id)
+    return buy(client, account, price_id, upgrade_offer_id=offer_id)
 
 
 def test_credit_never_exceeds_the_first_invoice(client, creator, alice, shop):
@@ -104,7 +90,7 @@ def test_offer_expires_after_valid_days(client, creator, alice, shop):
     made = offer(client, creator, shop, {"percent": 50}, valid_days=7)
     buy(client, alice, shop["product"]["price"]["id"])
     clock.freeze(clock.utcnow() + timedelta(days=8))
-    later = relogin(client, alice)
+    later = log_in(client, alice)
     assert my_offers(client, later) == []
     rv = start_checkout(client, later, shop["tier"]["price"]["id"], upgrade_offer_id=made["id"])
     assert "expired" in assert_problem(rv, 409, "upgrade_offer_not_eligible")["detail"]
@@ -189,8 +175,8 @@ def test_signup_follow_purchase_and_subscription_are_credited_once(client, creat
     friend = signup(referral_code=code)
     assert client.post(f"/v1/creators/cora/follow?ref={code}", headers=friend.headers).status_code == 204
     assert client.post(f"/v1/creators/cora/follow?ref={code}", headers=friend.headers).status_code == 204
-    pay(client, friend, shop["product"]["price"]["id"], referral_code=code)
-    pay(client, friend, shop["tier"]["price"]["id"], referral_code=code)
+    buy(client, friend, shop["product"]["price"]["id"], referral_code=code)
+    buy(client, friend, shop["tier"]["price"]["id"], referral_code=code)
     summary = referrals(client, alice)
     assert (summary["signups"], summary["follows"], summary["purchases"], summary["subscriptions"]) == (
         1,
@@ -215,7 +201,7 @@ def test_self_referral_and_unknown_codes_are_ignored(client, creator, alice, sho
 def test_attribution_survives_a_retried_webhook_once(app, client, creator, alice, signup, shop):
     code = referral_code(client, alice)
     friend = signup()
-    session = pay(client, friend, shop["product"]["price"]["id"], referral_code=code)
+    session = buy(client, friend, shop["product"]["price"]["id"], referral_code=code)
     with app.app_context():
         provider_id = db.session.get(CheckoutSession, uuid.UUID(session["id"])).stripe_session_id
         checkout_service.fulfil_checkout(provider_id)
@@ -226,7 +212,7 @@ def test_attribution_survives_a_retried_webhook_once(app, client, creator, alice
 def test_top_referrers_in_analytics(client, creator, alice, signup, shop):
     code = referral_code(client, alice)
     friend = signup()
-    pay(client, friend, shop["product"]["price"]["id"], referral_code=code)
+    buy(client, friend, shop["product"]["price"]["id"], referral_code=code)
     summary = client.get("/v1/creators/cora/analytics/summary", headers=creator.headers).get_json()
     assert summary["top_referrers"][0]["referrer"]["display_name"] == "Alice"
     assert summary["top_referrers"][0]["paid_referrals"] == 1
@@ -240,9 +226,8 @@ def test_referrer_member_gets_a_free_period_after_n_paid_referrals(app, client, 
     own = buy(client, alice, shop["tier"]["price"]["id"])
     code = referral_code(client, alice)
     for _ in range(2):
-        pay(client, signup(), shop["product"]["price"]["id"], referral_code=code)
-    result = app.test_cli_runner().invoke(args=["billing", "simulate", "renew", own["subscription_id"]])
-    assert result.exit_code == 0
+        buy(client, signup(), shop["product"]["price"]["id"], referral_code=code)
+    simulate(app, "renew", own["subscription_id"])
     alice_invoices = [
         s["amount"]["amount"]
         for s in sales(client, creator)

@@ -6,9 +6,6 @@ key back; keys expire after 24 hours. Refunds run against the local fake of
 Stripe, which records every refund it is asked for.
 """
 
-# Fixtures imported from tests/fake_stripe.py and tests/concurrency.py are used as test arguments:
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import uuid
@@ -22,16 +19,11 @@ from service.billing.models import IdempotentRequest, Refund
 from service.common import clock
 from service.extensions import db
 
-from .concurrency import postgres_only, run_parallel  # noqa: F401
+from .concurrency import run_parallel
 from .conftest import assert_problem
-from .fake_stripe import buy, fake_stripe, seller, stripe_mode  # noqa: F401
+from .fake_stripe import buy
 
 ROUNDS = 20
-
-
-@pytest.fixture
-def product(seller, make_offering):
-    return make_offering(seller, kind="product", amount=2500)
 
 
 @pytest.fixture
@@ -183,6 +175,7 @@ def parallel_refunds(app, seller, purchase_id, keys, **body):
     return run_parallel(app, [lambda c, k=key: refund(c, seller, purchase_id, k, **body) for key in keys])
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("postgres_only")
 def test_parallel_refunds_with_one_key_refund_once(app, client, signup, seller, product, stripe_mode):
     in_use = 0
@@ -207,6 +200,7 @@ def test_parallel_refunds_with_one_key_refund_once(app, client, signup, seller, 
     assert in_use, "no request ever met a running one: the requests did not overlap"
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("postgres_only")
 def test_parallel_full_refunds_without_a_shared_key_refund_once(
     app, client, alice, seller, product, stripe_mode

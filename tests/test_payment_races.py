@@ -10,16 +10,12 @@ tests/test_payment_rules.py. SQLite cannot race (one writer at a time), so
 there these tests are skipped.
 """
 
-# Fixtures imported from tests/fake_stripe.py and tests/concurrency.py are used as test arguments:
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import time
 import uuid
 
 import pytest
-from sqlalchemy import select
 
 from service.billing.models import (
     LIVE_STATUSES,
@@ -29,48 +25,19 @@ from service.billing.models import (
     Subscription,
     WebhookEvent,
 )
-from service.extensions import db
 from service.growth.models import UpgradeRedemption
 
-from .concurrency import postgres_only, run_parallel  # noqa: F401
+from .billing_helpers import rows, start_checkout
+from .concurrency import run_parallel
 from .conftest import assert_problem
-from .fake_stripe import (  # noqa: F401
-    CANCEL_URL,
-    SUCCESS_URL,
-    buy,
-    deliver,
-    fake_stripe,
-    make_event,
-    seller,
-    stripe_mode,
-    stripe_session_id,
-)
+from .fake_stripe import buy, deliver, make_event, pay, stripe_session_id
 
 ROUNDS = 20
 
-pytestmark = pytest.mark.usefixtures("postgres_only")
+pytestmark = [pytest.mark.usefixtures("postgres_only"), pytest.mark.slow]
 
 
 # Helpers ----------------------------------------------------------------------------------------
-
-
-def rows(app, model, *where):
-    with app.app_context():
-        found = db.session.scalars(select(model).where(*where)).all()
-        db.session.expunge_all()
-        return found
-
-
-def checkout(client, buyer, price_id, **extra):
-    body = {"price_id": price_id, "success_url": SUCCESS_URL, "cancel_url": CANCEL_URL, **extra}
-    return client.post("/v1/checkout/sessions", json=body, headers=buyer.headers)
-
-
-def pay(client, fake, buyer, price_id):
-    """Check out and pay at Stripe, delivering nothing yet; Stripe's completed session."""
-    rv = checkout(client, buyer, price_id)
-    assert rv.status_code == 201, rv.get_json()
-    return fake.complete_session(stripe_session_id(rv))
 
 
 def race(app, calls):
@@ -145,14 +112,6 @@ def assert_one_kept_and_others_voided(app, fake, buyer, sessions, reason):
 # One live membership ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def tiers(seller, make_offering):
-    return (
-        make_offering(seller, amount=900, title="Supporter"),
-        make_offering(seller, amount=2000, title="Patron"),
-    )
-
-
 def test_two_tabs_completed_in_parallel_keep_one_membership_and_refund_the_other(
     app, client, signup, tiers, stripe_mode
 ):
@@ -176,7 +135,7 @@ def test_four_parallel_checkouts_for_one_price_end_with_one_membership(
     several = 0
     for round_ in range(ROUNDS):
         buyer = signup()
-        answers = run_parallel(app, [lambda c, b=buyer: checkout(c, b, price_id)] * 4)
+        answers = run_parallel(app, [lambda c, b=buyer: start_checkout(c, b, price_id)] * 4)
         assert {rv.status_code for rv in answers} <= {201, 409}, [rv.get_json() for rv in answers]
         for rv in answers:
             if rv.status_code == 409:
@@ -286,7 +245,7 @@ def test_parallel_checkouts_with_one_upgrade_offer_redeem_it_once(app, client, s
         sessions_before = len(stripe_mode.requests_to("/v1/checkout/sessions", "POST"))
 
         answers = run_parallel(
-            app, [lambda c, b=buyer: checkout(c, b, price_id, upgrade_offer_id=offer_id)] * 3
+            app, [lambda c, b=buyer: start_checkout(c, b, price_id, upgrade_offer_id=offer_id)] * 3
         )
         assert {rv.status_code for rv in answers} <= {201, 409}, [rv.get_json() for rv in answers]
         created = [rv.get_json() for rv in answers if rv.status_code == 201]

@@ -5,92 +5,26 @@ The races themselves (parallel requests and deliveries on PostgreSQL) are in
 tests/test_payment_races.py; here each rule is shown one step at a time.
 """
 
-# Fixtures imported from tests/fake_stripe.py are used as test arguments:
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import logging
 import time
 
 import pytest
-from sqlalchemy import select
+import stripe
 
-from service.billing.models import Dispute, Payment, Purchase, Refund, Subscription
-from service.extensions import db
+from service.billing.models import Dispute, Payment, Purchase, Refund, Subscription, WebhookEvent
 from service.growth.models import Referral, RewardGrant
 
+from .billing_helpers import access, as_uuid, rows, subscription
 from .conftest import assert_problem
-from .fake_stripe import (  # noqa: F401
-    CANCEL_URL,
-    SUCCESS_URL,
-    buy,
-    deliver,
-    fake_stripe,
-    make_event,
-    seller,
-    signed_event,
-    stripe_mode,
-    stripe_session_id,
-    subscribe,
-)
+from .fake_stripe import WEBHOOK_SECRET, buy, completed, deliver, make_event, pay, signed_event, subscribe
 
 WEBHOOK = "/v1/webhooks/stripe"
 
 
-def rows(app, model, *where):
-    with app.app_context():
-        found = db.session.scalars(select(model).where(*where)).all()
-        db.session.expunge_all()
-        return found
-
-
-def checkout(client, buyer, price_id, **extra):
-    body = {"price_id": price_id, "success_url": SUCCESS_URL, "cancel_url": CANCEL_URL, **extra}
-    return client.post("/v1/checkout/sessions", json=body, headers=buyer.headers)
-
-
-def pay(client, fake, buyer, price_id, **extra):
-    """Check out and pay at Stripe, without delivering anything; Stripe's session."""
-    rv = checkout(client, buyer, price_id, **extra)
-    assert rv.status_code == 201, rv.get_json()
-    return fake.complete_session(stripe_session_id(rv))
-
-
-def completed(client, session):
-    rv = deliver(client, make_event("checkout.session.completed", session))
-    assert rv.status_code == 200, rv.get_data(as_text=True)
-
-
-def access(client, buyer):
-    return client.get("/v1/creators/cora/access", headers=buyer.headers).get_json()
-
-
-def subscription(client, buyer, sub_id):
-    return client.get(f"/v1/subscriptions/{sub_id}", headers=buyer.headers).get_json()
-
-
 def live(app, user):
-    return rows(app, Subscription, Subscription.user_id == _uuid(user.id), Subscription.status == "active")
-
-
-def _uuid(value):
-    import uuid
-
-    return uuid.UUID(value)
-
-
-@pytest.fixture
-def tiers(seller, make_offering):
-    return (
-        make_offering(seller, amount=900, title="Supporter"),
-        make_offering(seller, amount=2000, title="Patron"),
-    )
-
-
-@pytest.fixture
-def product(seller, make_offering):
-    return make_offering(seller, kind="product", amount=2500, title="Ebook", delivery="https://files/ebook")
+    return rows(app, Subscription, Subscription.user_id == as_uuid(user.id), Subscription.status == "active")
 
 
 # Intake -----------------------------------------------------------------------------------------
@@ -104,17 +38,11 @@ def test_subscription_event_with_decimal_strings_is_stored_as_sent(client, app, 
     event = make_event("customer.subscription.updated", sub)
     rv = deliver(client, event)
     assert rv.status_code == 200, rv.get_data(as_text=True)
-    [stored] = rows(app, type(_inbox_row()), type(_inbox_row()).id == event["id"])
+    [stored] = rows(app, WebhookEvent, WebhookEvent.id == event["id"])
     assert stored.payload == event
     assert stored.status == "done"
     [ours] = rows(app, Subscription)
     assert ours.status == "active"
-
-
-def _inbox_row():
-    from service.billing.models import WebhookEvent
-
-    return WebhookEvent()
 
 
 def test_event_of_another_api_version_is_applied_and_reported_once(client, app, stripe_mode, caplog):
@@ -140,10 +68,6 @@ def test_signature_from_the_future_is_refused(client, app, stripe_mode):
     [b"[]", b'{"id": "evt_1"}', b'{"type": "x"}', b'{"id": 5, "type": "x"}', b"\xff\xfe", b"[[[[[["],
 )
 def test_signed_body_that_is_no_event_is_refused_without_a_500(client, app, stripe_mode, body):
-    import stripe
-
-    from .fake_stripe import WEBHOOK_SECRET
-
     header = stripe.WebhookSignature.generate_signature_header(
         body.decode("utf-8", "replace"), WEBHOOK_SECRET
     )
@@ -205,8 +129,8 @@ def test_last_seat_paid_twice_is_sold_once_and_the_second_buyer_refunded(
     completed(client, first)
     completed(client, second)
     purchases = {p.user_id: p for p in rows(app, Purchase)}
-    assert purchases[_uuid(alice.id)].status == "paid"
-    loser = purchases[_uuid(bob.id)]
+    assert purchases[as_uuid(alice.id)].status == "paid"
+    loser = purchases[as_uuid(bob.id)]
     assert (loser.status, loser.void_reason, loser.amount_refunded_minor) == ("refunded", "sold_out", 3000)
     assert [r["amount"] for r in stripe_mode.only("refund")] == [3000]
     assert access(client, bob)["purchases"] == []
@@ -269,7 +193,7 @@ def test_trials_with_a_referral_code_earn_no_paid_referral_and_no_reward(
     for _ in range(3):  # sock puppets: start a trial with the code, cancel at once
         puppet = signup()
         completed(client, pay(client, stripe_mode, puppet, trial_tier["price"]["id"], referral_code=code))
-        [sub] = rows(app, Subscription, Subscription.user_id == _uuid(puppet.id))
+        [sub] = rows(app, Subscription, Subscription.user_id == as_uuid(puppet.id))
         client.post(
             f"/v1/subscriptions/{sub.id}/cancel", json={"at_period_end": False}, headers=puppet.headers
         )
@@ -288,7 +212,7 @@ def test_a_referred_subscription_counts_as_paid_at_its_first_paid_invoice(
     for _ in range(2):
         assert deliver(client, make_event("invoice.paid", renewal)).status_code == 200
     [credit] = rows(app, Referral, Referral.kind == "subscription")
-    assert (credit.referrer_id, credit.amount_minor) == (_uuid(alice.id), 900)
+    assert (credit.referrer_id, credit.amount_minor) == (as_uuid(alice.id), 900)
 
 
 # Refunds and disputes of subscription invoices and purchases -------------------------------------
@@ -372,7 +296,7 @@ def test_purchase_dispute_lifecycle(client, app, alice, bob, product, stripe_mod
     buy(client, stripe_mode, bob, product["price"]["id"])
     alice_intent, bob_intent = (
         p.stripe_payment_intent_id
-        for p in sorted(rows(app, Purchase), key=lambda p: p.user_id != _uuid(alice.id))
+        for p in sorted(rows(app, Purchase), key=lambda p: p.user_id != as_uuid(alice.id))
     )
     inquiry = _dispute(client, stripe_mode, alice_intent, "warning_under_review")
     assert access(client, alice)["purchases"] == [product["id"]]

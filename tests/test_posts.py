@@ -15,7 +15,7 @@ from sqlalchemy import event
 from service.common import clock
 from service.extensions import db
 
-from .billing_helpers import buy, onboard
+from .billing_helpers import buy, onboard, simulate
 from .conftest import Account, assert_problem
 
 VISIBILITIES = ("public", "followers", "members", "tiers")
@@ -59,11 +59,6 @@ def feed(client, headers, **query):
     rv = client.get("/v1/feed", query_string=query, headers=headers)
     assert rv.status_code == 200, rv.get_json()
     return rv.get_json()
-
-
-def simulate(app, action, subscription_id):
-    result = app.test_cli_runner().invoke(args=["billing", "simulate", action, subscription_id])
-    assert result.exit_code == 0, result.output
 
 
 def member(client, signup, tiers, tier="pro") -> tuple[Account, str]:

@@ -12,9 +12,6 @@ the endpoint answers 200 (stored exactly as sent) or 400, never 5xx, and
 processing ends in a final or retryable inbox state without escaping the request.
 """
 
-# Fixtures imported from tests/fake_stripe.py are used as test arguments:
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import itertools
@@ -23,7 +20,6 @@ import logging
 import re
 import secrets
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +29,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as label
 from hypothesis import strategies as st
-from sqlalchemy import select
 
 from service.billing import webhooks
 from service.billing.models import (
@@ -49,50 +44,23 @@ from service.billing.models import (
 from service.common import clock
 from service.extensions import db
 
+from .billing_helpers import access, checkout_status, inbox_row, one, rows, start_checkout, subscription
+from .billing_helpers import as_uuid as _uuid
 from .conftest import assert_problem
-from .fake_stripe import (  # noqa: F401
+from .fake_stripe import (
     DAY,
     FakeStripe,
     deliver,
-    fake_stripe,
     make_event,
     provider_price,
-    seller,
     signed_event,
-    start_checkout,
     stripe_fixture,
-    stripe_mode,
     stripe_session_id,
     subscribe,
 )
 
 WEBHOOK = "/v1/webhooks/stripe"
 README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def rows(app, model, *where):
-    with app.app_context():
-        found = db.session.scalars(select(model).where(*where)).all()
-        db.session.expunge_all()
-        return found
-
-
-def one(app, model, *where):
-    found = rows(app, model, *where)
-    assert len(found) == 1, f"{len(found)} {model.__name__} rows: {found}"
-    return found[0]
-
-
-def inbox_row(app, event_id) -> WebhookEvent | None:
-    with app.app_context():
-        row = db.session.get(WebhookEvent, event_id)
-        if row is not None:
-            db.session.expunge(row)
-        return row
-
-
-def _uuid(value: str) -> uuid.UUID:
-    return uuid.UUID(value)
 
 
 # The world every scenario starts from ------------------------------------------------------
@@ -110,16 +78,13 @@ class World:
     product: dict[str, Any]
 
     def access(self, buyer=None) -> dict[str, Any]:
-        buyer = buyer or self.alice
-        return self.client.get("/v1/creators/cora/access", headers=buyer.headers).get_json()
+        return access(self.client, buyer or self.alice)
 
     def subscription(self, sub_id, buyer=None) -> dict[str, Any]:
-        buyer = buyer or self.alice
-        return self.client.get(f"/v1/subscriptions/{sub_id}", headers=buyer.headers).get_json()
+        return subscription(self.client, buyer or self.alice, sub_id)
 
     def checkout(self, session_id, buyer=None) -> dict[str, Any]:
-        buyer = buyer or self.alice
-        return self.client.get(f"/v1/checkout/sessions/{session_id}", headers=buyer.headers).get_json()
+        return checkout_status(self.client, buyer or self.alice, session_id)
 
     def open_checkout(self, price_id, buyer=None) -> tuple[str, str]:
         """A checkout started through our API: (our session id, Stripe's session id)."""
@@ -152,16 +117,7 @@ class World:
 
 
 @pytest.fixture
-def world(client, app, seller, signup, make_offering, stripe_mode) -> World:
-    alice = signup(email="alice@example.com", display_name="Alice")
-    bob = signup(email="bob@example.com", display_name="Bob")
-    tiers = (
-        make_offering(seller, amount=900, title="Supporter"),
-        make_offering(seller, amount=2000, title="Patron"),
-    )
-    product = make_offering(
-        seller, kind="product", amount=2500, title="Ebook", delivery="https://files/ebook"
-    )
+def world(client, app, seller, alice, bob, tiers, product, stripe_mode) -> World:
     return World(client, app, stripe_mode, seller, alice, bob, tiers, product)
 
 

@@ -4,9 +4,6 @@ These tests check what reaches Stripe: parameters (fee, destination, metadata),
 idempotency keys, retries, and how provider failures surface to our clients.
 """
 
-# Fixtures imported from tests/fake_stripe.py are used as test arguments:
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import uuid
@@ -17,20 +14,9 @@ from sqlalchemy import func, select
 from service.billing.models import CheckoutSession, Purchase, Refund, Subscription
 from service.extensions import db
 
+from .billing_helpers import start_checkout
 from .conftest import assert_problem
-from .fake_stripe import (  # noqa: F401
-    API_VERSION,
-    buy,
-    deliver,
-    fake_stripe,
-    make_event,
-    onboard,
-    provider_price,
-    seller,
-    start_checkout,
-    stripe_mode,
-    subscribe,
-)
+from .fake_stripe import API_VERSION, buy, deliver, make_event, onboard, provider_price, subscribe
 
 
 def only_post(fake, path):

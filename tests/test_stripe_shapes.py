@@ -8,9 +8,6 @@ do for the money that moves after a checkout: refunds, failed refunds,
 disputes, invoice payments and expired sessions.
 """
 
-# Fixtures imported from tests/fake_stripe.py are used as test arguments:
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -20,7 +17,7 @@ from typing import Any
 import pytest
 import stripe
 
-from .fake_stripe import FakeStripe, fake_stripe, make_event, stripe_fixture  # noqa: F401
+from .fake_stripe import FakeStripe, make_event, stripe_fixture
 
 Obj = dict[str, Any]
 
