@@ -26,7 +26,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event as sqla_event
-from sqlalchemy import select, text
+from sqlalchemy import make_url, select, text
 
 from service import create_app
 from service.common import clock
@@ -40,8 +40,21 @@ T = TypeVar("T")
 
 
 def _test_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """TEST_DATABASE_URL, else a DATABASE_URL whose database is named as a test one, else a
+    fresh SQLite file. The suite wipes the database it runs on, so the one exported for
+    `make run` must never be taken by accident."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
     url = os.environ.get("DATABASE_URL")
     if url:
+        name = make_url(url).database or ""
+        if "test" not in name:
+            pytest.exit(
+                f"DATABASE_URL names the database {name!r}, which the suite would wipe: set "
+                "TEST_DATABASE_URL, or use a database whose name contains 'test'",
+                returncode=2,
+            )
         return url
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
 

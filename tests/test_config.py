@@ -22,3 +22,14 @@ def test_platform_fee_percent_out_of_range_or_not_a_number_is_refused(monkeypatc
     monkeypatch.setenv("PLATFORM_FEE_PERCENT", raw)
     with pytest.raises(ConfigError, match="PLATFORM_FEE_PERCENT"):
         load_config(str(tmp_path))
+
+
+def test_the_suite_refuses_a_database_not_named_for_tests(monkeypatch, tmp_path_factory):
+    from .conftest import _test_database_url
+
+    monkeypatch.delenv("TEST_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/creator")
+    with pytest.raises(pytest.exit.Exception, match="would wipe"):
+        _test_database_url(tmp_path_factory)
+    monkeypatch.setenv("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/creator_ci")
+    assert _test_database_url(tmp_path_factory).endswith("/creator_ci")
