@@ -200,6 +200,8 @@ def _register_request_hooks(app: Flask) -> None:
             headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
         if "Authorization" in request.headers:
             headers["Cache-Control"] = "no-store"
+        if response.status_code == 204:  # no body, so no body type (RFC 9110 §15.3.5)
+            headers.pop("Content-Type", None)
         return response
 
 

@@ -101,3 +101,10 @@ def test_concurrent_follows_lose_no_update(app, creator, signup):
     )
     assert len(followers["data"]) == 8
     assert count(app.test_client()) == 8
+
+
+def test_no_content_answers_carry_no_body_type(client, creator, alice):
+    for rv in (follow(client, alice), unfollow(client, alice)):
+        assert rv.status_code == 204
+        assert "Content-Type" not in rv.headers
+        assert rv.get_data() == b""
