@@ -30,10 +30,10 @@ from .models import (
     ConnectedAccount,
     Payment,
     Purchase,
-    Refund,
     Subscription,
 )
 from .prices import provider_price_id
+from .purchases import record_refund
 from .rules import PURCHASE_RULE
 from .subscriptions import had_trial, record_invoice_paid, sync_subscription
 
@@ -318,15 +318,7 @@ def _void_purchase(purchase: Purchase, payment: Payment) -> None:
             reason="sold_out",
             idempotency_key=f"void:{purchase.id}",
         )
-        db.session.add(
-            Refund(
-                payment_id=payment.id,
-                purchase_id=purchase.id,
-                amount_minor=refund.amount,
-                stripe_refund_id=refund.id,
-                status=refund.status,
-            )
-        )
+        record_refund(payment, refund)
     purchase.amount_refunded_minor = payment.refunded_minor = purchase.amount_minor
     purchase.status = "refunded"
     db.session.flush()

@@ -11,7 +11,6 @@ and no module but the Stripe gateway's imports `stripe`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -161,9 +160,9 @@ class CheckoutRequest:
 
 
 class Gateway(Protocol):
-    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
-        """The provider event a webhook request carries, as plain JSON values, once its
-        signature is checked. Raises BadSignature, MalformedEvent."""
+    def parse_event(self, payload: bytes, signature: str) -> dict[str, Any]:
+        """The provider event a webhook body carries, as plain JSON values, once `signature`
+        (the request's signature header) is checked. Raises BadSignature, MalformedEvent."""
         ...
 
     def create_customer(self, *, email: str, name: str, user_id: str, idempotency_key: str) -> str: ...

@@ -18,25 +18,31 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 
 from ..common import clock
 from ..common.db import insert_or_ignore
+from ..common.ids import parse_uuid
 from ..extensions import db
-from . import checkout, subscriptions
-from .gateway import ChargeInfo, DisputeInfo, RefundInfo, current_gateway
+from . import checkout, purchases, subscriptions
+from .gateway import ChargeInfo, DisputeInfo, current_gateway
 from .models import (
     ACCESS_REMOVING_DISPUTES,
+    FINAL_STATUSES,
     CheckoutSession,
     Dispute,
     Payment,
     Purchase,
-    Refund,
     Subscription,
 )
 
 
 def _locked_payment(payment_intent: str) -> Payment | None:
+    # A purchase's row first, then its ledger row: the order a creator's refund takes
+    # (purchases.get_for_creator), so a refund and an event about the same sale cannot deadlock.
+    db.session.execute(
+        select(Purchase.id).where(Purchase.stripe_payment_intent_id == payment_intent).with_for_update()
+    )
     return db.session.scalar(
         select(Payment)
         .where(Payment.stripe_payment_intent_id == payment_intent)
@@ -58,8 +64,10 @@ def payment_for(payment_intent: str | None) -> Payment | None:
 
 def _record_from_provider(payment_intent: str) -> bool:
     gateway = current_gateway()
-    session_id = gateway.retrieve_payment_intent(payment_intent).metadata.get("checkout_session_id")
-    session = db.session.get(CheckoutSession, _uuid(session_id)) if session_id else None
+    session_id = parse_uuid(
+        gateway.retrieve_payment_intent(payment_intent).metadata.get("checkout_session_id")
+    )
+    session = db.session.get(CheckoutSession, session_id) if session_id else None
     if session is not None and session.stripe_session_id:
         checkout.fulfil_checkout(session.stripe_session_id)
         return True
@@ -68,13 +76,6 @@ def _record_from_provider(payment_intent: str) -> bool:
         subscriptions.record_invoice_paid(invoice_id)
         return True
     return False
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 # Refunds ------------------------------------------------------------------------------------
@@ -99,32 +100,12 @@ def apply_charge(payment: Payment, charge: ChargeInfo) -> None:
     # The provider's figure is the truth: it also goes down again when a refund fails.
     payment.refunded_minor = min(charge.amount_refunded, payment.amount_minor)
     for refund in charge.refunds:
-        record_refund(payment, refund)
+        purchases.record_refund(payment, refund)
     purchase = _purchase_of(payment)
     if purchase is not None:
         purchase.amount_refunded_minor = payment.refunded_minor
         purchase.status = "refunded" if payment.refunded_minor >= purchase.amount_minor else "paid"
     db.session.flush()
-
-
-def record_refund(payment: Payment, refund: RefundInfo) -> None:
-    """Upsert our row of one provider refund of this sale."""
-    insert_or_ignore(
-        db.session,
-        Refund,
-        {
-            "payment_id": payment.id,
-            "purchase_id": payment.purchase_id,
-            "amount_minor": refund.amount,
-            "stripe_refund_id": refund.id,
-            "status": refund.status,
-        },
-    )
-    row = db.session.scalar(
-        select(Refund).where(Refund.stripe_refund_id == refund.id).execution_options(populate_existing=True)
-    )
-    assert row is not None
-    row.status, row.failure_reason = refund.status, refund.failure_reason
 
 
 def _purchase_of(payment: Payment) -> Purchase | None:
@@ -180,12 +161,12 @@ def _record_dispute(payment: Payment, dispute: DisputeInfo) -> None:
     db.session.flush()
 
 
-def _suspends(which_payments: object) -> bool:
+def _suspends(which_payments: ColumnElement[bool]) -> bool:
     """Whether any dispute on these payments takes access away."""
     stmt = select(
-        exists()
-        .where(Dispute.payment_id == Payment.id, Dispute.status.in_(ACCESS_REMOVING_DISPUTES))
-        .where(which_payments)  # type: ignore[arg-type]
+        exists().where(
+            Dispute.payment_id == Payment.id, Dispute.status.in_(ACCESS_REMOVING_DISPUTES), which_payments
+        )
     )
     return bool(db.session.scalar(stmt))
 
@@ -199,7 +180,7 @@ def _apply_to_subscription(subscription_id: uuid.UUID, dispute: DisputeInfo) -> 
     )
     assert sub is not None
     sub.disputed = _suspends(Payment.subscription_id == sub.id)
-    if dispute.status == "lost" and sub.status not in ("canceled", "incomplete_expired"):
+    if dispute.status == "lost" and sub.status not in FINAL_STATUSES:
         ended = current_gateway().cancel_subscription_now(
             sub.stripe_subscription_id, idempotency_key=f"dispute-lost:{dispute.id}"
         )

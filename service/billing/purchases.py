@@ -1,4 +1,4 @@
-"""One-off purchases: refunds asked by the creator, lists."""
+"""One-off purchases: refunds (asked by the creator, or mirrored from the provider), lists."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..accounts.models import User
+from ..common.db import insert_or_ignore
 from ..common.errors import NotFound, Unprocessable
 from ..common.pagination import paginate
 from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
-from .gateway import current_gateway
+from .gateway import RefundInfo, current_gateway
 from .models import Payment, Purchase, Refund
 
 
@@ -68,6 +69,26 @@ def refund(*, purchase: Purchase, amount: int | None) -> Purchase:
             purchase.status = "refunded"
     db.session.flush()
     return purchase
+
+
+def record_refund(payment: Payment, refund: RefundInfo) -> None:
+    """Upsert our row of one provider refund of a sale, by the provider's id."""
+    insert_or_ignore(
+        db.session,
+        Refund,
+        {
+            "payment_id": payment.id,
+            "purchase_id": payment.purchase_id,
+            "amount_minor": refund.amount,
+            "stripe_refund_id": refund.id,
+            "status": refund.status,
+        },
+    )
+    row = db.session.scalar(
+        select(Refund).where(Refund.stripe_refund_id == refund.id).execution_options(populate_existing=True)
+    )
+    assert row is not None
+    row.status, row.failure_reason = refund.status, refund.failure_reason
 
 
 def list_for_user(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:

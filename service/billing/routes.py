@@ -231,7 +231,8 @@ def stripe_webhook():
     The event is stored before anything else and then applied; a repeated
     event id is acknowledged and not applied again.
     """
-    event = current_gateway().parse_event(request.get_data(cache=False), dict(request.headers))
+    signature = request.headers.get("Stripe-Signature", "")
+    event = current_gateway().parse_event(request.get_data(cache=False), signature)
     if (event.get("livemode") is True) != current_app.config["STRIPE_LIVEMODE"]:
         return {"received": True, "duplicate": False}  # another environment's event: acknowledge, ignore
     new = webhooks.record_event(event)

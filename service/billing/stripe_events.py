@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import stripe
@@ -27,11 +27,6 @@ log = logging.getLogger(__name__)
 TOLERANCE_SECONDS = 300
 
 _versions_reported: set[str] = set()
-
-
-def signature_header(headers: Mapping[str, str]) -> str:
-    """The Stripe-Signature header, whatever its case; empty when missing."""
-    return next((value for name, value in headers.items() if name.lower() == "stripe-signature"), "")
 
 
 def _timestamp(header: str) -> int | None:

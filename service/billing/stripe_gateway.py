@@ -8,7 +8,7 @@ or request can never create a second charge, session or refund.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import stripe
@@ -90,10 +90,10 @@ class StripeGateway:
             http_client=stripe.new_default_http_client(timeout=timeout),
         )
 
-    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+    def parse_event(self, payload: bytes, signature: str) -> dict[str, Any]:
         return stripe_events.verified_event(
             payload,
-            stripe_events.signature_header(headers),
+            signature,
             self.webhook_secrets,
             api_version=API_VERSION,
         )

@@ -20,6 +20,7 @@ from ..catalog.models import Offering, Price
 from ..common import clock
 from ..common.db import insert_or_ignore
 from ..common.errors import Conflict, NotFound, Unprocessable
+from ..common.ids import parse_uuid
 from ..common.pagination import paginate
 from ..creators.models import Creator
 from ..extensions import db
@@ -119,10 +120,10 @@ def _admit(info: SubscriptionInfo) -> tuple[Subscription, SubscriptionInfo] | No
     A subscription refused by either — two tabs both paid, or the last seat taken
     meanwhile — is ended at once and its payment refunded, and the row says why.
     """
-    user_id, offering_id, price_id = (_uuid(info.metadata.get(k) or "") for k in _OUR_METADATA)
+    user_id, offering_id, price_id = (parse_uuid(info.metadata.get(k)) for k in _OUR_METADATA)
     if user_id is None or offering_id is None or price_id is None:
         return None
-    checkout_id = _uuid(info.metadata.get("checkout_session_id") or "")
+    checkout_id = parse_uuid(info.metadata.get("checkout_session_id"))
     if checkout_id is not None:
         # Lock its checkout before the offering, in fulfil_checkout's order: linking the checkout
         # (below) while its fulfilment holds it and waits for the offering would deadlock.
@@ -155,13 +156,6 @@ def _admit(info: SubscriptionInfo) -> tuple[Subscription, SubscriptionInfo] | No
     return _must(info.id), info
 
 
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 def _must(stripe_subscription_id: str) -> Subscription:
     sub = _locked(stripe_subscription_id)
     assert sub is not None
@@ -189,7 +183,7 @@ def _refund_invoice(invoice: InvoiceInfo, reason: str) -> None:
 
 
 def _link_checkout(sub: Subscription, info: SubscriptionInfo) -> None:
-    session_id = _uuid(info.metadata.get("checkout_session_id") or "")
+    session_id = parse_uuid(info.metadata.get("checkout_session_id"))
     if session_id:
         session = db.session.get(CheckoutSession, session_id)
         if session is not None and session.subscription_id is None:

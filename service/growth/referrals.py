@@ -65,16 +65,16 @@ def attribute(
     creator_id: uuid.UUID | None = None,
     amount_minor: int = 0,
     currency: str | None = None,
-) -> bool:
-    """Credit the code's owner with what `referred` did; False when nothing was credited.
+) -> ReferralCode | None:
+    """Credit the code's owner with what `referred` did; the code credited, None when nothing was.
 
     With `creator_id`, the code must be for that creator (a code for A does not
     earn credit on a purchase from B).
     """
     found = find_code(code)
     if found is None or found.user_id == referred or (creator_id and found.creator_id != creator_id):
-        return False
-    return insert_or_ignore(
+        return None
+    credited = insert_or_ignore(
         db.session,
         Referral,
         {
@@ -87,6 +87,7 @@ def attribute(
             "currency": currency,
         },
     )
+    return found if credited else None
 
 
 @user_signed_up.connect

@@ -69,9 +69,8 @@ def credit_paid_referral(
         amount_minor=amount_minor,
         currency=currency,
     )
-    found = referrals.find_code(code)
-    if credited and found is not None:
-        reward_referrer(code_owner=found.user_id, creator_id=creator_id)
+    if credited is not None:
+        reward_referrer(code_owner=credited.user_id, creator_id=creator_id)
 
 
 @payment_recorded.connect

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
-
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from ..billing.models import Subscription
+from ..common.ids import parse_uuid
 from ..extensions import db
 from .gateway import current_local_gateway
 
@@ -25,7 +24,7 @@ def simulate(action: str, subscription: str) -> None:
     sub = db.session.scalar(
         select(Subscription).where(
             (Subscription.stripe_subscription_id == subscription)
-            | (Subscription.id == _uuid_or_none(subscription))
+            | (Subscription.id == parse_uuid(subscription))
         )
     )
     if sub is None:
@@ -34,10 +33,3 @@ def simulate(action: str, subscription: str) -> None:
     db.session.commit()
     db.session.refresh(sub)
     click.echo(f"{sub.id}: {sub.status}, period ends {sub.current_period_end}")
-
-
-def _uuid_or_none(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None

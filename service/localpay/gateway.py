@@ -15,7 +15,7 @@ underscore is this module's own.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -116,7 +116,7 @@ class LocalGateway:
         record_event(event)
         enqueue_after_commit(process_event, event["id"])
 
-    def parse_event(self, payload: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+    def parse_event(self, payload: bytes, signature: str) -> dict[str, Any]:
         """The simulator takes no webhooks: its events reach the inbox as it makes them."""
         raise BadSignature()
 
