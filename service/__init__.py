@@ -47,6 +47,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     db.init_app(app)
     app.extensions["billing.gateway"] = _make_gateway(app)
     _register_answers(app)
+    _register_jobs(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     limiter.init_app(app)
     api.init_app(app)
@@ -101,6 +102,13 @@ def _register_answers(app: Flask) -> None:
     app.extensions[EXPORTERS] = (export_messages,)
     entitlements.check_registered(app)
     credits.require_registered(app)
+
+
+def _register_jobs(app: Flask) -> None:
+    from . import jobs
+    from .periodic import PERIODIC
+
+    jobs.init_app(app, PERIODIC)
 
 
 def _register_blueprints(app: Flask) -> None:

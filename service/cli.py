@@ -18,6 +18,8 @@ from .catalog.models import Offering
 from .creators import service as creators
 from .extensions import db
 from .followers import service as followers
+from .jobs import outbox
+from .jobs import worker as jobs_worker
 from .localpay.gateway import current_local_gateway
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 (published demo login)
@@ -133,17 +135,28 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(billing_cli)
 
     @app.cli.command("worker")
-    @click.option("--burst", is_flag=True, help="Run the jobs queued now, then exit.")
+    @click.option("--burst", is_flag=True, help="Hand over what the outbox holds, run it, then exit.")
     def worker(burst: bool) -> None:
-        """Run background jobs from Redis (REDIS_URL) in this app."""
+        """Run background jobs from Redis (REDIS_URL) in this app, and keep the schedule."""
         if not current_app.config["REDIS_URL"]:
             raise click.UsageError("flask worker needs REDIS_URL; without it jobs run in the app")
-        jobs.work(burst=burst)
+        jobs_worker.work(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
+
+    @app.cli.group("jobs")
+    def jobs_cli() -> None:
+        """Background jobs: what the outbox holds."""
+
+    @jobs_cli.command("status")
+    def jobs_status() -> None:
+        """Jobs by state; `overdue`: open jobs due more than a minute ago."""
+        for state, count in outbox.counts().items():
+            click.echo(f"{state:8} {count}")
 
     @app.cli.command("seed")
     def seed() -> None:
         """Add demo data (safe to run again)."""
         created = seed_demo_data()
+        jobs.wait_idle(current_app)
         click.echo(f"created {len(created)} demo users" if created else "demo data already present")
         click.echo(f"log in as any of {', '.join(e for e, _ in DEMO_USERS)} with password {DEMO_PASSWORD}")
         click.echo("creators: /v1/creators/ada_codes and /v1/creators/grace_teaches")

@@ -102,6 +102,14 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "RATELIMIT_MESSAGES": env.get("RATELIMIT_MESSAGES", "30/minute"),
         "RATELIMIT_CONVERSATIONS": env.get("RATELIMIT_CONVERSATIONS", "20/hour"),
         "RATELIMIT_CHECKOUT": env.get("RATELIMIT_CHECKOUT", "10/minute"),
+        "RATELIMIT_BROADCASTS": env.get("RATELIMIT_BROADCASTS", "10/day"),
+        # A running job is its worker's for this long; after that the sweep gives it to another.
+        "JOBS_LEASE_SECONDS": _int(env, "JOBS_LEASE_SECONDS", 300),
+        # A due job still pending this long after it was written (or last handed over) is
+        # handed to the queue again by the sweep.
+        "JOBS_REHAND_SECONDS": _int(env, "JOBS_REHAND_SECONDS", 60),
+        # Without Redis, whether this process keeps the periodic schedule (`make run` does).
+        "JOBS_RUN_PERIODIC": _bool(env.get("JOBS_RUN_PERIODIC"), True),
         # Payments: Stripe when a secret key is set, otherwise the local simulated gateway.
         "PAYMENTS_PROVIDER": env.get("PAYMENTS_PROVIDER")
         or ("stripe" if env.get("STRIPE_SECRET_KEY") else "local"),
@@ -148,5 +156,8 @@ def check_config(config: Mapping[str, Any]) -> None:
         raise ConfigError("production needs a SECRET_KEY of at least 32 characters")
     if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         raise ConfigError("production needs DATABASE_URL pointing at PostgreSQL")
+    if not config["REDIS_URL"]:
+        # Rate limits must be shared by every worker, and jobs must leave the web processes.
+        raise ConfigError("production needs REDIS_URL")
     if config["PAYMENTS_PROVIDER"] != "stripe" or not config["STRIPE_WEBHOOK_SECRETS"]:
         raise ConfigError("production needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")

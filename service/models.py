@@ -26,6 +26,7 @@ from .growth.models import (
     UpgradeOffer,
     UpgradeRedemption,
 )
+from .jobs.models import Job
 from .localpay.models import LocalObject
 from .messaging.models import (
     Block,
@@ -65,6 +66,7 @@ __all__ = [
     "Follow",
     "Referral",
     "ReferralCode",
+    "Job",
     "LocalObject",
     "Message",
     "Offering",

@@ -156,6 +156,17 @@ def _broadcast(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/broadcasts", {"body": "Not from me", "audience": "followers"}
 
 
+@owned("get", "/v1/creators/{handle}/broadcasts/{broadcast_id}")
+def _broadcast_progress(client, owner, make_offering):
+    rv = client.post(
+        f"/v1/creators/{owner['handle']}/broadcasts",
+        json={"body": "Mine", "audience": "followers"},
+        headers=owner.headers,
+    )
+    assert rv.status_code == 202, rv.get_json()
+    return f"/v1/creators/{owner['handle']}/broadcasts/{rv.get_json()['id']}", None
+
+
 # Billing, on the local gateway (the app's default in tests). The buyer's own things
 # (a checkout session, a subscription) are built with the owner as the buyer, paying
 # another creator, so that the owner and the owner's API key may use them.

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
 
 from ..extensions import db
 from . import idempotency, subscriptions, webhooks
-from .models import LIVE_STATUSES, Subscription
 
 billing_cli = AppGroup("billing", help="Payments: inbox, reconciliation, local simulation.")
 
@@ -25,23 +23,10 @@ def process_inbox() -> None:
 @billing_cli.command("reconcile")
 def reconcile() -> None:
     """Re-read every subscription that is not final from the provider and fix drift."""
-    ids = db.session.scalars(
-        select(Subscription.stripe_subscription_id).where(Subscription.status.in_(LIVE_STATUSES))
-    ).all()
-    changed = 0
-    for stripe_id in ids:
-        before = db.session.scalar(
-            select(Subscription.status).where(Subscription.stripe_subscription_id == stripe_id)
-        )
-        subscriptions.sync_subscription(stripe_id)
-        db.session.commit()
-        after = db.session.scalar(
-            select(Subscription.status).where(Subscription.stripe_subscription_id == stripe_id)
-        )
-        if before != after:
-            changed += 1
-            click.echo(f"{stripe_id}: {before} -> {after}")
-    click.echo(f"checked {len(ids)} subscriptions, {changed} changed")
+    checked, changes = subscriptions.reconcile_live()
+    for stripe_id, before, after in changes:
+        click.echo(f"{stripe_id}: {before} -> {after}")
+    click.echo(f"checked {checked} subscriptions, {len(changes)} changed")
 
 
 @billing_cli.command("purge-idempotency-keys")

@@ -236,7 +236,7 @@ def stripe_webhook():
     if (event.get("livemode") is True) != current_app.config["STRIPE_LIVEMODE"]:
         return {"received": True, "duplicate": False}  # another environment's event: acknowledge, ignore
     new = webhooks.record_event(event)
-    db.session.commit()
     if new:
         enqueue(webhooks.process_event, event["id"])
+    db.session.commit()
     return {"received": True, "duplicate": not new}

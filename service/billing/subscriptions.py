@@ -24,7 +24,7 @@ from ..common.ids import parse_uuid
 from ..common.pagination import paginate
 from ..creators.models import Creator
 from ..extensions import db
-from ..jobs import enqueue_after_commit
+from ..jobs import enqueue
 from . import signals
 from .access import holders
 from .fees import platform_fee
@@ -91,6 +91,24 @@ def _locked(stripe_subscription_id: str) -> Subscription | None:
         .with_for_update()
         .execution_options(populate_existing=True)
     )
+
+
+def reconcile_live() -> tuple[int, list[tuple[str, str, str]]]:
+    """Job, daily (and `flask billing reconcile`): re-read every subscription that is not
+    final from the provider, one commit each. How many were read, and which changed."""
+    ids = db.session.scalars(
+        select(Subscription.stripe_subscription_id).where(Subscription.status.in_(LIVE_STATUSES))
+    ).all()
+    changes = []
+    for stripe_id in ids:
+        status = select(Subscription.status).where(Subscription.stripe_subscription_id == stripe_id)
+        before = db.session.scalar(status)
+        sync_subscription(stripe_id)
+        db.session.commit()
+        after = db.session.scalar(status)
+        if before != after:
+            changes.append((stripe_id, str(before), str(after)))
+    return len(ids), changes
 
 
 def sync_subscription(stripe_subscription_id: str) -> str | None:
@@ -401,4 +419,4 @@ def _end_subscriptions(user: User, **kwargs: object) -> None:
         Subscription.user_id == user.id, Subscription.status.in_(LIVE_STATUSES)
     )
     if db.session.scalars(live).first() is not None:
-        enqueue_after_commit(cancel_all_for_user, str(user.id))
+        enqueue(cancel_all_for_user, str(user.id))

@@ -7,6 +7,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from .. import jobs
 from ..billing.models import Subscription
 from ..common.ids import parse_uuid
 from ..extensions import db
@@ -31,5 +32,7 @@ def simulate(action: str, subscription: str) -> None:
         raise click.BadParameter(f"no subscription {subscription}")
     current_local_gateway().simulate(sub.stripe_subscription_id, action)
     db.session.commit()
+    # Its events are applied before the new state is shown.
+    jobs.wait_idle(current_app)
     db.session.refresh(sub)
     click.echo(f"{sub.id}: {sub.status}, period ends {sub.current_period_end}")

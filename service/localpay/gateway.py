@@ -50,7 +50,7 @@ from ..common import clock
 from ..common.db import insert_or_ignore
 from ..common.errors import NotFound
 from ..extensions import db
-from ..jobs import enqueue_after_commit
+from ..jobs import enqueue
 from .models import LocalObject
 
 
@@ -114,7 +114,7 @@ class LocalGateway:
             "data": {"object": obj},
         }
         record_event(event)
-        enqueue_after_commit(process_event, event["id"])
+        enqueue(process_event, event["id"])
 
     def parse_event(self, payload: bytes, signature: str) -> dict[str, Any]:
         """The simulator takes no webhooks: its events reach the inbox as it makes them."""

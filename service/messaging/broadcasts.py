@@ -1,9 +1,11 @@
 """Broadcasts: one creator message copied into each recipient's conversation.
 
-The request records the broadcast and copies its audience into
-`broadcast_recipients`; the job `deliver_broadcast` then pages through that copy
-by primary key, one commit per batch. A message's unique (broadcast, conversation)
-pair makes every batch safe to run again.
+The request records the broadcast and its planning job; nothing in it grows with the
+audience. `plan_broadcast` copies the audience into `broadcast_recipients` and writes
+one `deliver_chunk` job per CHUNK_SIZE recipients (by user id range). Each chunk
+delivers its copies, counts them and marks itself done in one transaction, and a
+message's unique (broadcast, conversation) pair backs that up: whatever crashes, every
+recipient gets exactly one copy.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Uuid, and_, func, insert, literal, or_, select, update
+from sqlalchemy import Uuid, and_, case, func, insert, literal, or_, select, update
 
+from .. import jobs
 from ..accounts.models import User
 from ..catalog import service as catalog
 from ..common import clock
 from ..common.db import Base, insert_ignoring_conflicts
 from ..common.entitlements import current_entitlements
-from ..common.errors import Unprocessable
+from ..common.errors import NotFound, Unprocessable
 from ..creators.models import Creator
 from ..extensions import db
 from ..followers.models import Follow
@@ -27,7 +30,7 @@ from .conversations import ordered_pair, touch
 from .models import Broadcast, BroadcastRecipient, Conversation, ConversationMember, Message
 from .moderation import block_between
 
-BATCH_SIZE = 500
+CHUNK_SIZE = 500
 
 
 class InvalidBroadcastTiers(Unprocessable):
@@ -65,8 +68,7 @@ def _copy_audience(broadcast: Broadcast, creator: Creator, tier_ids: list[uuid.U
 def create_broadcast(
     *, creator: Creator, body: str, audience: str, tier_ids: list[uuid.UUID] | None = None
 ) -> Broadcast:
-    """Record a broadcast and its audience as of now, less blocks, for the job to deliver.
-    Raises InvalidBroadcastTiers."""
+    """Record a broadcast and the job that plans its delivery. Raises InvalidBroadcastTiers."""
     tier_ids = list(tier_ids or [])
     _check_tiers(creator, tier_ids)
     broadcast = Broadcast(
@@ -76,50 +78,105 @@ def create_broadcast(
         tier_ids=[str(i) for i in tier_ids],
         status="queued",
         delivered=0,
+        chunks=0,
+        chunks_done=0,
     )
     db.session.add(broadcast)
     db.session.flush()
-    _copy_audience(broadcast, creator, tier_ids)
-    broadcast.recipients = db.session.scalar(
-        select(func.count()).where(BroadcastRecipient.broadcast_id == broadcast.id)
-    )
-    db.session.flush()
+    jobs.enqueue(plan_broadcast, str(broadcast.id))
     return broadcast
 
 
-def deliver_broadcast(broadcast_id: str, batch_size: int = BATCH_SIZE) -> None:
-    """Job: deliver a broadcast in batches, one commit each; running it again adds nothing."""
-    broadcast = db.session.get(Broadcast, uuid.UUID(str(broadcast_id)))
-    if broadcast is None or broadcast.status == "done":
+def get_broadcast(*, creator: Creator, broadcast_id: uuid.UUID) -> Broadcast:
+    """Raises NotFound for a broadcast that is not this creator's."""
+    broadcast = db.session.get(Broadcast, broadcast_id)
+    if broadcast is None or broadcast.creator_id != creator.id:
+        raise NotFound("No such broadcast.")
+    return broadcast
+
+
+def plan_broadcast(broadcast_id: str) -> None:
+    """Job: fix the audience as of now, less blocks, and write one job per chunk of it."""
+    broadcast = db.session.get(Broadcast, uuid.UUID(broadcast_id), with_for_update=True)
+    if broadcast is None or broadcast.status != "queued":
+        return
+    creator = db.session.get(Creator, broadcast.creator_id)
+    if creator is None:
+        return
+    _copy_audience(broadcast, creator, [uuid.UUID(i) for i in broadcast.tier_ids])
+    bounds = _chunk_bounds(broadcast.id, CHUNK_SIZE)
+    broadcast.recipients = db.session.scalar(
+        select(func.count()).where(BroadcastRecipient.broadcast_id == broadcast.id)
+    )
+    broadcast.chunks = len(bounds)
+    broadcast.status = "sending" if bounds else "sent"
+    broadcast.finished_at = None if bounds else clock.utcnow()
+    for number, (after, upto) in enumerate(bounds):
+        jobs.enqueue(
+            deliver_chunk,
+            broadcast_id,
+            after and str(after),
+            upto and str(upto),
+            key=f"broadcast:{broadcast_id}:{number}",
+        )
+
+
+def _chunk_bounds(broadcast_id: uuid.UUID, size: int) -> list[tuple[uuid.UUID | None, uuid.UUID | None]]:
+    """(after, up to) user-id ranges of at most `size` recipients, covering them all."""
+    ranked = (
+        select(
+            BroadcastRecipient.user_id,
+            func.row_number().over(order_by=BroadcastRecipient.user_id).label("rank"),
+        )
+        .where(BroadcastRecipient.broadcast_id == broadcast_id)
+        .subquery()
+    )
+    total = db.session.scalar(select(func.count()).select_from(ranked)) or 0
+    if total == 0:
+        return []
+    edges = list(db.session.scalars(select(ranked.c.user_id).where(ranked.c.rank % size == 0)))
+    lows: list[uuid.UUID | None] = [None, *edges]
+    highs: list[uuid.UUID | None] = [*edges, None]
+    if total % size == 0:  # the last edge closes the last chunk
+        lows, highs = lows[:-1], [*edges[:-1], None]
+    return list(zip(lows, highs, strict=True))
+
+
+def deliver_chunk(broadcast_id: str, after: str | None, upto: str | None) -> None:
+    """Job: deliver one chunk's copies and count it, in the job's own transaction."""
+    broadcast = db.session.get(Broadcast, uuid.UUID(broadcast_id))
+    if broadcast is None:
         return
     sender_id = db.session.scalars(select(Creator.user_id).where(Creator.id == broadcast.creator_id)).one()
-    broadcast.status = "sending"
-    db.session.commit()
-    after = None
-    while batch := _next_batch(broadcast.id, sender_id, after=after, size=batch_size):
-        delivered = _deliver_batch(broadcast, sender_id, batch)
-        db.session.execute(
-            update(Broadcast)
-            .where(Broadcast.id == broadcast.id)
-            .values(delivered=Broadcast.delivered + delivered)
+    recipients = _recipients(broadcast.id, sender_id, after=after, upto=upto)
+    delivered = _deliver_batch(broadcast, sender_id, recipients) if recipients else 0
+    last = Broadcast.chunks_done + 1 == Broadcast.chunks
+    db.session.execute(
+        update(Broadcast)
+        .where(Broadcast.id == broadcast.id)
+        .values(
+            delivered=Broadcast.delivered + delivered,
+            chunks_done=Broadcast.chunks_done + 1,
+            status=case((last, "sent"), else_=Broadcast.status),
+            finished_at=case((last, clock.utcnow()), else_=Broadcast.finished_at),
         )
-        db.session.commit()
-        after = batch[-1]
-    broadcast.status, broadcast.finished_at = "done", clock.utcnow()
-    db.session.commit()
+        .execution_options(synchronize_session=False)
+    )
 
 
-def _next_batch(
-    broadcast_id: uuid.UUID, sender_id: uuid.UUID, *, after: uuid.UUID | None, size: int
+def _recipients(
+    broadcast_id: uuid.UUID, sender_id: uuid.UUID, *, after: str | None, upto: str | None
 ) -> list[uuid.UUID]:
-    """The next recipients by id; anyone who blocked (or was blocked) since queuing is skipped."""
+    """The chunk's recipients; anyone who blocked (or was blocked) since planning is skipped."""
     recipient = BroadcastRecipient.user_id
     stmt = select(recipient).where(
         BroadcastRecipient.broadcast_id == broadcast_id, ~block_between(recipient, sender_id)
     )
     if after is not None:
-        stmt = stmt.where(recipient > after)
-    return list(db.session.scalars(stmt.order_by(recipient).limit(size)))
+        stmt = stmt.where(recipient > uuid.UUID(after))
+    if upto is not None:
+        stmt = stmt.where(recipient <= uuid.UUID(upto))
+    return list(db.session.scalars(stmt))
 
 
 def _deliver_batch(broadcast: Broadcast, sender_id: uuid.UUID, recipient_ids: list[uuid.UUID]) -> int:

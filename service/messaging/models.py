@@ -98,7 +98,7 @@ class Broadcast(IdMixin, CreatedMixin, Base):
     __table_args__ = (
         Index("ix_broadcasts_creator_created", "creator_id", "created_at", "id"),
         CheckConstraint("audience IN ('followers', 'members', 'tiers')", name="audience"),
-        CheckConstraint("status IN ('queued', 'sending', 'done')", name="status"),
+        CheckConstraint("status IN ('queued', 'sending', 'sent')", name="status"),
     )
 
     creator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
@@ -106,9 +106,12 @@ class Broadcast(IdMixin, CreatedMixin, Base):
     audience: Mapped[str] = mapped_column(String(16))
     tier_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="queued")
-    # The audience when queued (less blocks); `delivered` is what the job sent.
-    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    # The audience when planned (less blocks), unknown while queued; `delivered` is what
+    # the chunks sent, `chunks_done` of `chunks` how far they are.
+    recipients: Mapped[int | None] = mapped_column(Integer)
     delivered: Mapped[int] = mapped_column(Integer, default=0)
+    chunks: Mapped[int] = mapped_column(Integer, default=0)
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0)
     finished_at: Mapped[datetime | None]
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from flask import current_app
+from flask import current_app, request
 
-from .. import jobs
 from ..accounts.auth import auth_required, current_user, per_user_key
 from ..common.http import Blueprint
 from ..common.pagination import CursorArgs, page_schema
@@ -114,27 +113,43 @@ def unread():
     return {"total": conversations.count_unread(user=current_user())}
 
 
+def _per_creator_key() -> str:
+    return f"broadcasts:{request.view_args['handle'] if request.view_args else ''}"
+
+
 @blp.route("/creators/<string:handle>/broadcasts", methods=["POST"])
 @auth_required()
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_BROADCASTS"],
+    key_func=_per_creator_key,
+    # Only broadcasts that were accepted count: nobody can spend a creator's allowance.
+    deduct_when=lambda response: response.status_code == 202,
+)
 @blp.arguments(BroadcastCreateSchema)
 @blp.response(202, BroadcastSchema)
-@blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND"})
+@blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND", **RATE_LIMITED})
 def create_broadcast(data, handle: str):
     """Send one message to your followers, your members or members of chosen tiers
 
-    Answered at once; a job delivers a copy into each recipient's conversation
-    with you, skipping anyone who blocked you. `recipients` is the audience
-    counted when the broadcast was queued. The answer shows the broadcast as
-    accepted (`queued`, nothing `delivered` yet) even when the job has already
-    run; the job counts `delivered` and sets `status` to `done`.
+    Answered at once, `queued`; jobs then fix the audience (less anyone who blocked
+    you), deliver a copy into each recipient's conversation with you, chunk by
+    chunk, and count `delivered` until the broadcast is `sent`. Follow it with
+    GET …/broadcasts/{id}. Broadcasts per creator are limited (`RATELIMIT_BROADCASTS`).
     """
     creator = creators.get_owned(user=current_user(), handle=handle)
     broadcast = broadcasts.create_broadcast(creator=creator, **data)
     db.session.commit()
-    # Answer with the broadcast as accepted: an inline job may finish it before we reply.
-    accepted = {name: getattr(broadcast, name) for name in BroadcastSchema().fields}
-    jobs.enqueue(broadcasts.deliver_broadcast, str(broadcast.id))
-    return accepted
+    return broadcast
+
+
+@blp.route("/creators/<string:handle>/broadcasts/<uuid:broadcast_id>", methods=["GET"])
+@auth_required()
+@blp.response(200, BroadcastSchema)
+@blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND"})
+def get_broadcast(handle: str, broadcast_id: uuid.UUID):
+    """A broadcast of yours and how far its delivery is"""
+    creator = creators.get_owned(user=current_user(), handle=handle)
+    return broadcasts.get_broadcast(creator=creator, broadcast_id=broadcast_id)
 
 
 @blp.route("/users/<uuid:user_id>/block", methods=["POST"])

@@ -100,9 +100,15 @@ class BroadcastSchema(BaseSchema):
     id = ma.fields.UUID(required=True)
     audience = ma.fields.String(required=True)
     tier_ids = ma.fields.List(ma.fields.UUID(), required=True)
-    status = ma.fields.String(required=True, metadata={"description": "queued, sending or done"})
+    status = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(("queued", "sending", "sent")),
+        metadata={"description": "`queued` until its audience is fixed, `sending`, then `sent`"},
+    )
     recipients = ma.fields.Integer(
-        required=True, metadata={"description": "The audience when queued, less anyone blocked"}
+        required=True,
+        allow_none=True,
+        metadata={"description": "The audience when delivery began, less anyone blocked; null while queued"},
     )
     delivered = ma.fields.Integer(required=True, metadata={"description": "Copies delivered so far"})
     created_at = ma.fields.DateTime(required=True)
