@@ -20,6 +20,7 @@ from .extensions import db
 from .followers import service as followers
 from .jobs import outbox
 from .jobs import worker as jobs_worker
+from .jobs.queues import RedisQueue
 from .localpay.gateway import current_local_gateway
 
 DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 (published demo login)
@@ -148,9 +149,13 @@ def register_commands(app: Flask) -> None:
 
     @jobs_cli.command("status")
     def jobs_status() -> None:
-        """Jobs by state; `overdue`: open jobs due more than a minute ago."""
+        """Jobs by state; `overdue`: open jobs due more than a minute ago; `queued`: messages
+        waiting in Redis. Fails when the database or Redis cannot be reached (a health check)."""
         for state, count in outbox.counts().items():
             click.echo(f"{state:8} {count}")
+        queue = current_app.extensions[outbox.QUEUE]
+        if isinstance(queue, RedisQueue):
+            click.echo(f"{'queued':8} {queue.rq_queue().count}")
 
     @app.cli.command("seed")
     def seed() -> None:

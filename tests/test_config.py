@@ -33,3 +33,22 @@ def test_the_suite_refuses_a_database_not_named_for_tests(monkeypatch, tmp_path_
         _test_database_url(tmp_path_factory)
     monkeypatch.setenv("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/creator_ci")
     assert _test_database_url(tmp_path_factory).endswith("/creator_ci")
+
+
+PRODUCTION = {
+    "APP_ENV": "production",
+    "SECRET_KEY": "s" * 40,
+    "DATABASE_URL": "postgresql://app@db.internal:5432/app",
+    "STRIPE_SECRET_KEY": "sk_test_123",
+    "STRIPE_WEBHOOK_SECRET": "whsec_123",
+}
+
+
+def test_production_refuses_to_start_without_redis(monkeypatch, tmp_path):
+    for name, value in PRODUCTION.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with pytest.raises(ConfigError, match="REDIS_URL"):
+        load_config(str(tmp_path))
+    monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6379/0")
+    assert load_config(str(tmp_path))["REDIS_URL"] == "redis://cache.internal:6379/0"
