@@ -17,6 +17,7 @@ from service.messaging.models import Broadcast, Conversation, ConversationMember
 
 from .conftest import assert_problem
 from .fake_memberships import fake_memberships
+from .test_posts import counting
 
 
 @pytest.fixture
@@ -213,3 +214,21 @@ def test_a_chunk_that_failed_is_retried_and_the_broadcast_completes_without_dupl
     assert (progress["status"], progress["recipients"], progress["delivered"]) == ("sent", 7, 7)
     with app.app_context():
         assert _copies_per_member(uuid.UUID(broadcast_id)) == {1: 7}
+
+
+def test_the_broadcast_request_does_the_same_work_for_any_audience(app, client, creator, signup, monkeypatch):
+    """Nothing in the request grows with the audience: its jobs do that, after it."""
+
+    class Held:
+        def hand_over(self, ids):
+            pass
+
+    monkeypatch.setitem(app.extensions, outbox.QUEUE, Held())
+    counts = []
+    for followers in (1, 40):
+        while int(client.get("/v1/creators/cora").get_json()["follower_count"]) < followers:
+            follow(client, signup())
+        with counting(app) as statements:
+            assert broadcast(client, creator, body="Hi", audience="followers").status_code == 202
+        counts.append(len(statements))
+    assert counts[0] == counts[1], counts
