@@ -9,8 +9,9 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from ..creators.models import Creator
 from ..extensions import db
-from . import idempotency, subscriptions, webhooks
+from . import access, idempotency, subscriptions, webhooks
 from .models import LIVE_STATUSES, Subscription
 
 billing_cli = AppGroup("billing", help="Payments: inbox, reconciliation, local simulation.")
@@ -42,6 +43,20 @@ def reconcile() -> None:
             changed += 1
             click.echo(f"{stripe_id}: {before} -> {after}")
     click.echo(f"checked {len(ids)} subscriptions, {changed} changed")
+
+
+@billing_cli.command("recount-members")
+def recount_members() -> None:
+    """Recount every creator's members (run it hourly): a past-due member's grace period ends
+    without any write, so until then the count still includes them."""
+    fixed = 0
+    for creator_id in db.session.scalars(select(Creator.id).order_by(Creator.id)).all():
+        before, after = access.recount_members(creator_id)
+        db.session.commit()
+        if before != after:
+            fixed += 1
+            click.echo(f"{creator_id}: {before} -> {after}")
+    click.echo(f"recounted the members of every creator, {fixed} changed")
 
 
 @billing_cli.command("purge-idempotency-keys")
