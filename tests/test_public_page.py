@@ -7,28 +7,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from service.common.cache import RedisCache
-from service.extensions import db
 
 from .billing_helpers import buy, onboard
 from .test_jobs import redis_url  # noqa: F401 (fixture)
+from .test_posts import counting
 
 
 def count_statements(app, call: Callable[[], Any]) -> tuple[int, Any]:
-    with app.app_context():
-        engine = db.engine
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with counting(app) as statements:
         result = call()
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     return len(statements), result
 
 
