@@ -93,3 +93,13 @@ def test_sql_statements_per_request_do_not_grow_with_members(
         assert rv.status_code == 200, rv.get_json()
         counts.append(count)
     assert counts[0] == counts[1], counts
+
+
+def test_new_follower_and_member_counts_show_at_once(client, creator, alice, make_offering, cache_backend):
+    onboard(client, creator)
+    tier = make_offering(creator, amount=500)
+    assert client.get("/v1/creators/cora").get_json()["follower_count"] == 0
+    assert client.post("/v1/creators/cora/follow", headers=alice.headers).status_code == 204
+    assert client.get("/v1/creators/cora").get_json()["follower_count"] == 1
+    buy(client, alice, tier["price"]["id"])
+    assert client.get("/v1/creators/cora").get_json()["member_count"] == 1

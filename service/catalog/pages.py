@@ -2,11 +2,11 @@
 
 Everyone without a token sees the same page of a creator, so it is rendered once
 and kept for PAGE_TTL seconds under the handle's version. A committed change to
-the creator, its tags, an offering or a price bumps the version, and the next
-reader renders afresh. The version is read before rendering, so a page rendered
+the creator, its tags, an offering, a price or its follower or member count bumps
+the version, and the next reader renders afresh (a follow costs one render of the
+page, a view none). The version is read before rendering, so a page rendered
 while a change commits is stored under the old version and never served after
-the bump. The follower and member counts change without a bump (a popular
-creator's would churn the cache): they may lag by up to PAGE_TTL.
+the bump.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from ..common.cache import current_cache
+from ..creators import signals as creator_signals
 from ..creators.handles import handle_problem, normalise_handle
 from ..creators.models import Creator, CreatorTag
+from ..extensions import db
 from . import service
 from .models import Offering, Price
 from .schemas import CreatorPageSchema
@@ -84,6 +86,13 @@ def _note_changes(session: Session, _context: Any) -> None:
     touched = _handles_touched(session)
     if touched:
         session.info.setdefault(_PENDING, set()).update(touched)
+
+
+@creator_signals.counts_changed.connect
+def _note_new_count(creator_id: Any, **_: object) -> None:
+    creator = db.session.get(Creator, creator_id)
+    if creator is not None:
+        db.session.info.setdefault(_PENDING, set()).add(creator.handle)
 
 
 @event.listens_for(Session, "after_commit")

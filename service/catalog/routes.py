@@ -33,8 +33,7 @@ def creator_page(handle: str):
     """A creator's page: profile, counts, and published offerings with their active prices
 
     Without a token the page is public: it carries an `ETag` (send it back in
-    `If-None-Match` for a 304) and `Cache-Control: public, max-age=30`; the
-    follower and member counts in it may be up to 30 seconds old.
+    `If-None-Match` for a 304) and `Cache-Control: public, max-age=30`.
     """
     viewer = optional_user()
     if viewer is None:

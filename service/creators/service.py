@@ -15,6 +15,7 @@ from ..common import clock
 from ..common.entitlements import current_entitlements
 from ..common.errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..extensions import db
+from . import signals
 from .handles import handle_problem, normalise_handle
 from .models import Creator, CreatorTag
 
@@ -175,6 +176,7 @@ def _add(creator_id: uuid.UUID, counter: InstrumentedAttribute[int], delta: int)
         .values({counter: counter + delta})
         .execution_options(synchronize_session=False)
     )
+    signals.counts_changed.send(creator_id)
 
 
 @user_deleted.connect
