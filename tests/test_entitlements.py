@@ -305,4 +305,5 @@ def test_signals_announce_events_only():
         "purchase-completed",
         "payment-recorded",
         "checkout-closed",
+        "creator-counts-changed",
     }
