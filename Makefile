@@ -36,7 +36,9 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy service
 	$(BIN)/lint-imports
 
+# Needs DATABASE_URL filled by `python -m bench.seed`; wrk is a Debian package.
 bench: $(VENV)/.dev
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:

@@ -7,6 +7,9 @@ bind = os.environ.get("BIND", "127.0.0.1:8000")
 # The work is CPU-bound Python: a few sync workers beat many on a small box.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1))
 worker_class = "sync"
+# One request at a time per worker unless threads are asked for; the database pool is sized
+# from the same variable (service/config.py).
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 max_requests = 5000

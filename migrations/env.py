@@ -54,6 +54,11 @@ def run_migrations_online():
     conf_args = dict(current_app.extensions["migrate"].configure_args)
     conf_args.setdefault("process_revision_directives", skip_empty)
     with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            # The statement timeout is for requests; backfills and index builds on a big
+            # database take longer.
+            connection.exec_driver_sql("SET statement_timeout = 0")
+            connection.commit()  # a session setting; the migrations then run in their own transaction
         context.configure(
             connection=connection,
             target_metadata=db.metadata,

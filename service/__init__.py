@@ -21,6 +21,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .common.cache import init_cache
 from .config import load_config
 from .extensions import api, db, limiter, migrate
 
@@ -45,6 +46,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from . import models  # noqa: F401  (every table known before migrations or queries)
 
     db.init_app(app)
+    init_cache(app)
     app.extensions["billing.gateway"] = _make_gateway(app)
     _register_answers(app)
     _register_jobs(app)

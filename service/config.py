@@ -56,14 +56,21 @@ def database_uri(raw: str | None, instance_path: str) -> str:
     return raw
 
 
-def engine_options(uri: str) -> dict[str, Any]:
+def engine_options(uri: str, threads: int = 1) -> dict[str, Any]:
     if uri.startswith("sqlite"):
         # Several gunicorn workers share the file: wait for the write lock.
         return {"connect_args": {"timeout": 15}}
     return {
-        "pool_pre_ping": True,
+        # No ping before each checkout: it is one more round trip on every request (measured:
+        # README.md, "Performance"). A connection the server dropped fails one request,
+        # and that error invalidates the whole pool, so the next ones reconnect.
+        "pool_pre_ping": False,
         "pool_recycle": 1800,
-        "max_overflow": 2,
+        # A worker serves `threads` requests at a time, each holding one connection: that many
+        # stay open. Anything more in one process (parallel test clients, a job run inline next
+        # to a request) opens short-lived extra ones rather than waiting for a free one.
+        "pool_size": threads,
+        "max_overflow": 10,
         # A runaway query must not hold a worker for ever.
         "connect_args": {"options": "-c statement_timeout=5000"},
     }
@@ -80,7 +87,7 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "APP_ENV": app_env,
         "SECRET_KEY": env.get("SECRET_KEY", DEV_SECRET_KEY),
         "SQLALCHEMY_DATABASE_URI": uri,
-        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(uri),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(uri, _int(env, "GUNICORN_THREADS", 1)),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
         "ACCESS_TOKEN_TTL": _int(env, "ACCESS_TOKEN_TTL", 15 * 60),
         "REFRESH_TOKEN_TTL": _int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from .billing import idempotency, subscriptions, webhooks
+from .billing import access, idempotency, subscriptions, webhooks
 from .jobs import Periodic, outbox
 
 PERIODIC = [
     Periodic(outbox.sweep, timedelta(minutes=1)),
     Periodic(webhooks.process_due, timedelta(minutes=1)),
     Periodic(idempotency.purge_expired, timedelta(hours=1)),
+    Periodic(access.recount_all_members, timedelta(hours=1)),
     Periodic(subscriptions.reconcile_live, timedelta(days=1)),
     Periodic(outbox.purge_finished, timedelta(days=1)),
 ]

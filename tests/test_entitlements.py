@@ -246,7 +246,6 @@ def test_every_entitlement_answer_follows_the_rules(app, world):
     everyone = [s.user_id for s in (member, in_grace, lapsed, disputed, canceled)]
 
     assert ask.member_ids(creator_id, everyone) == members
-    assert ask.member_count(creator_id) == 2
     assert set(db.session.scalars(ask.audience(creator_id))) == members
     assert set(db.session.scalars(ask.audience(creator_id, [world.product.id]))) == set()
     assert set(db.session.scalars(ask.creators_joined(member.user_id))) == {creator_id}
@@ -279,11 +278,11 @@ def test_the_app_refuses_to_start_without_entitlements(monkeypatch):
 
 def test_the_app_refuses_to_start_with_incomplete_entitlements(monkeypatch):
     class Partial(BillingEntitlements):
-        member_count = None  # type: ignore[assignment]
+        member_ids = None  # type: ignore[assignment]
         tier_ids_of = None  # type: ignore[assignment]
 
     monkeypatch.setattr(service, "_make_entitlements", lambda app: Partial())
-    with pytest.raises(EntitlementsMissing, match="Partial does not .* missing member_count, tier_ids_of"):
+    with pytest.raises(EntitlementsMissing, match="Partial does not .* missing member_ids, tier_ids_of"):
         service.create_app({"TESTING": True})
 
 
@@ -306,4 +305,5 @@ def test_signals_announce_events_only():
         "purchase-completed",
         "payment-recorded",
         "checkout-closed",
+        "creator-counts-changed",
     }

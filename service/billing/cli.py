@@ -9,7 +9,7 @@ import click
 from flask.cli import AppGroup
 
 from ..extensions import db
-from . import idempotency, subscriptions, webhooks
+from . import access, idempotency, subscriptions, webhooks
 
 billing_cli = AppGroup("billing", help="Payments: inbox, reconciliation, local simulation.")
 
@@ -27,6 +27,15 @@ def reconcile() -> None:
     for stripe_id, before, after in changes:
         click.echo(f"{stripe_id}: {before} -> {after}")
     click.echo(f"checked {checked} subscriptions, {len(changes)} changed")
+
+
+@billing_cli.command("recount-members")
+def recount_members() -> None:
+    """Recount every creator's members (also a periodic job)."""
+    fixed = access.recount_all_members()
+    for creator_id, before, after in fixed:
+        click.echo(f"{creator_id}: {before} -> {after}")
+    click.echo(f"recounted the members of every creator, {len(fixed)} changed")
 
 
 @billing_cli.command("purge-idempotency-keys")

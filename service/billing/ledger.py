@@ -25,6 +25,7 @@ from ..common.db import insert_or_ignore
 from ..common.ids import parse_uuid
 from ..extensions import db
 from . import checkout, purchases, subscriptions
+from .access import count_membership_change, grants_membership
 from .gateway import ChargeInfo, DisputeInfo, current_gateway
 from .models import (
     ACCESS_REMOVING_DISPUTES,
@@ -179,7 +180,10 @@ def _apply_to_subscription(subscription_id: uuid.UUID, dispute: DisputeInfo) -> 
         .execution_options(populate_existing=True)
     )
     assert sub is not None
+    granted = grants_membership(sub)
     sub.disputed = _suspends(Payment.subscription_id == sub.id)
+    db.session.flush()
+    count_membership_change(sub, granted_before=granted)
     if dispute.status == "lost" and sub.status not in FINAL_STATUSES:
         ended = current_gateway().cancel_subscription_now(
             sub.stripe_subscription_id, idempotency_key=f"dispute-lost:{dispute.id}"

@@ -141,6 +141,8 @@ class Subscription(IdMixin, CreatedMixin, Base):
         Index("ix_subscriptions_creator_status", "creator_id", "status", "created_at", "id"),
         # Analytics: a creator's memberships by start, and the member export's keyset order.
         Index("ix_subscriptions_creator_started", "creator_id", "started_at", "id"),
+        # The members list's keyset order, newest first, whatever the status.
+        Index("ix_subscriptions_creator_created", "creator_id", "created_at", "id"),
         # One live membership per follower and creator, and one live subscription per offering,
         # whatever the timing of checkouts and webhooks.
         Index(

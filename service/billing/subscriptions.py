@@ -26,7 +26,7 @@ from ..creators.models import Creator
 from ..extensions import db
 from ..jobs import enqueue
 from . import signals
-from .access import holders
+from .access import count_membership_change, holders, locked_grants_membership
 from .fees import platform_fee
 from .gateway import InvoiceInfo, SubscriptionInfo, current_gateway
 from .models import FINAL_STATUSES, LIVE_STATUSES, CheckoutSession, Payment, ProviderPrice, Subscription
@@ -59,9 +59,11 @@ def _our_price_id(provider_price: str | None, metadata: dict[str, str]) -> uuid.
 
 
 def apply(sub: Subscription, info: SubscriptionInfo) -> None:
-    """Copy the provider's current state onto our row."""
+    """Copy the provider's current state onto our row, and the change of membership onto
+    the creator's member count."""
     if sub.status in FINAL_STATUSES and info.status not in FINAL_STATUSES:
         return  # a final state is final; whatever says otherwise is stale
+    granted = locked_grants_membership(sub.id)
     now = clock.utcnow()
     if info.status == "past_due" and sub.status != "past_due":
         sub.past_due_since = now
@@ -82,6 +84,7 @@ def apply(sub: Subscription, info: SubscriptionInfo) -> None:
     sub.trial_end, sub.canceled_at, sub.ended_at = info.trial_end, info.canceled_at, info.ended_at
     sub.synced_at = now
     db.session.flush()
+    count_membership_change(sub, granted_before=granted)
 
 
 def _locked(stripe_subscription_id: str) -> Subscription | None:
@@ -164,7 +167,9 @@ def _admit(info: SubscriptionInfo) -> tuple[Subscription, SubscriptionInfo] | No
     live = info.status in LIVE_STATUSES
     sold_out = live and offering.capacity is not None and holders(offering.id) >= offering.capacity
     if not sold_out and insert_or_ignore(db.session, Subscription, values):
-        return _must(info.id), info
+        made = _must(info.id)
+        count_membership_change(made, granted_before=False)
+        return made, info
     raced = _locked(info.id)
     if raced is not None:  # a concurrent delivery made the same row
         return raced, info

@@ -9,7 +9,7 @@ from ..common.http import Blueprint
 from ..common.pagination import page_schema
 from ..creators import service as creators
 from ..extensions import db
-from . import service
+from . import pages, service
 from .schemas import (
     CreatorPageSchema,
     OfferingCreateSchema,
@@ -30,8 +30,15 @@ OWNER_ERRORS = {403: "FORBIDDEN", 404: "NOT_FOUND"}
 @blp.response(200, CreatorPageSchema)
 @blp.doc(responses={404: "NOT_FOUND"})
 def creator_page(handle: str):
-    """A creator's page: profile, counts, and published offerings with their active prices"""
-    return service.creator_page(handle=handle, viewer=optional_user())
+    """A creator's page: profile, counts, and published offerings with their active prices
+
+    Without a token the page is public: it carries an `ETag` (send it back in
+    `If-None-Match` for a 304) and `Cache-Control: public, max-age=30`.
+    """
+    viewer = optional_user()
+    if viewer is None:
+        return pages.anonymous_page(handle)
+    return service.creator_page(handle=handle, viewer=viewer)
 
 
 @blp.route("/creators/<string:handle>/offerings", methods=["POST"])

@@ -228,7 +228,7 @@ def creator_page(*, handle: str, viewer: User | None) -> dict[str, Any]:
     profile = {name: getattr(creator, name) for name in CreatorSchema().fields}
     return {
         **profile,
-        "member_count": current_entitlements().member_count(creator.id),
+        "member_count": creator.member_count,
         "offerings": seen_by(on_sale, viewer=viewer, storefront=True),
     }
 

@@ -47,10 +47,6 @@ class Entitlements(Protocol):
         """Which of these users are members of the creator."""
         ...
 
-    def member_count(self, creator_id: uuid.UUID) -> int:
-        """How many users are members of the creator."""
-        ...
-
     def audience(
         self, creator_id: uuid.UUID, tier_ids: Collection[uuid.UUID] | None = None
     ) -> Select[tuple[uuid.UUID]]:

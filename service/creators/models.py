@@ -27,12 +27,17 @@ class Creator(IdMixin, CreatedMixin, Base):
     dm_tier_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Changed only by atomic UPDATE … SET follower_count = follower_count ± 1.
     follower_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Users whose membership grants access now, kept by billing in the transaction that changes
+    # one (atomic ± 1 like follower_count); `flask billing recount-members` recounts it.
+    member_count: Mapped[int] = mapped_column(Integer, default=0)
     payouts_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # Set when the owner deletes their account: the profile disappears, sales records stay.
     deleted_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=clock.utcnow, onupdate=clock.utcnow)
 
-    user: Mapped[User] = relationship(backref=backref("creator", uselist=False))
+    # A user comes with their profile (one outer join): authenticated routes learn who is
+    # calling, and whether they own the creator at hand, from the token's single query.
+    user: Mapped[User] = relationship(backref=backref("creator", uselist=False, lazy="joined"))
     # Loaded on use; lists of creators ask for them in one go (selectinload).
     tag_rows: Mapped[list[CreatorTag]] = relationship(
         cascade="all, delete-orphan", order_by="CreatorTag.position"

@@ -7,6 +7,7 @@ from typing import cast
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute
 
 from ..accounts.models import User
 from ..accounts.signals import user_deleted
@@ -14,6 +15,7 @@ from ..common import clock
 from ..common.entitlements import current_entitlements
 from ..common.errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..extensions import db
+from . import signals
 from .handles import handle_problem, normalise_handle
 from .models import Creator, CreatorTag
 
@@ -129,6 +131,9 @@ def is_owner(user: User | None, creator: Creator) -> bool:
 
 def get_owned(*, user: User, handle: str) -> Creator:
     """The caller's own creator profile. Raises NotFound, NotOwner."""
+    own: Creator | None = user.creator  # type: ignore[attr-defined]
+    if own is not None and own.deleted_at is None and own.handle == normalise_handle(handle):
+        return own
     creator = get_by_handle(handle)
     if not is_owner(user, creator):
         raise NotOwner()
@@ -156,13 +161,22 @@ def update_creator(*, creator: Creator, **changes: object) -> Creator:
 
 
 def change_follower_count(*, creator_id: uuid.UUID, delta: int) -> None:
-    """Adjust the cached count in one UPDATE, so concurrent follows never lose one."""
+    _add(creator_id, Creator.follower_count, delta)
+
+
+def change_member_count(*, creator_id: uuid.UUID, delta: int) -> None:
+    _add(creator_id, Creator.member_count, delta)
+
+
+def _add(creator_id: uuid.UUID, counter: InstrumentedAttribute[int], delta: int) -> None:
+    """Adjust a cached count in one UPDATE, so concurrent changes never lose one."""
     db.session.execute(
         update(Creator)
         .where(Creator.id == creator_id)
-        .values(follower_count=Creator.follower_count + delta)
+        .values({counter: counter + delta})
         .execution_options(synchronize_session=False)
     )
+    signals.counts_changed.send(creator_id)
 
 
 @user_deleted.connect

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 
 from ..billing.access import live_memberships, membership_of
 from ..billing.models import Purchase, Subscription
@@ -33,10 +33,6 @@ class BillingEntitlements:
             .with_only_columns(Subscription.user_id)
         )
         return set(db.session.scalars(stmt))
-
-    def member_count(self, creator_id: uuid.UUID) -> int:
-        users = _members(creator_id).with_only_columns(Subscription.user_id).distinct().subquery()
-        return db.session.scalar(select(func.count()).select_from(users)) or 0
 
     def audience(
         self, creator_id: uuid.UUID, tier_ids: Collection[uuid.UUID] | None = None

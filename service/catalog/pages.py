@@ -1,0 +1,109 @@
+"""The anonymous creator page, from the shared cache, with an ETag.
+
+Everyone without a token sees the same page of a creator, so it is rendered once
+and kept for PAGE_TTL seconds under the handle's version. A committed change to
+the creator, its tags, an offering, a price or its follower or member count bumps
+the version, and the next reader renders afresh (a follow costs one render of the
+page, a view none). The version is read before rendering, so a page rendered
+while a change commits is stored under the old version and never served after
+the bump.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from flask import current_app, has_app_context, request
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
+
+from ..common.cache import current_cache
+from ..creators import signals as creator_signals
+from ..creators.handles import handle_problem, normalise_handle
+from ..creators.models import Creator, CreatorTag
+from ..extensions import db
+from . import service
+from .models import Offering, Price
+from .schemas import CreatorPageSchema
+
+PAGE_TTL = 30
+_PENDING = "creator_pages_changed"
+
+
+def _page_key(handle: str) -> str:
+    return f"creator-page:{handle}"
+
+
+def _version_key(handle: str) -> str:
+    return f"creator-page-version:{handle}"
+
+
+def anonymous_page(handle: str) -> Response:
+    """The page as JSON, 304 when the client's If-None-Match is current. Raises NotFound."""
+    key = normalise_handle(handle)
+    if handle_problem(key):
+        service.creator_page(handle=handle, viewer=None)  # raises NotFound, as for any unknown handle
+    cache = current_cache()
+    entry, version = cache.get_many(_page_key(key), _version_key(key))
+    version = version or b"0"
+    stored_version, etag, body = entry.split(b"\n", 2) if entry else (None, b"", b"")
+    if stored_version != version:
+        page = CreatorPageSchema().dump(service.creator_page(handle=key, viewer=None))
+        body = current_app.json.response(page).get_data()  # type: ignore[attr-defined]
+        etag = hashlib.sha256(body).hexdigest()[:32].encode()
+        cache.set(_page_key(key), b"\n".join((version, etag, body)), PAGE_TTL)
+    response = current_app.response_class(body, mimetype="application/json")
+    response.set_etag(etag.decode())
+    # Token holders may see more (their own prices, what they bought): shared caches key on it.
+    response.headers["Cache-Control"] = f"public, max-age={PAGE_TTL}"
+    response.headers["Vary"] = "Authorization"
+    return response.make_conditional(request)
+
+
+def _handles_touched(session: Session) -> set[str]:
+    handles: set[str] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        creator_id: Any = None
+        if isinstance(obj, Creator):
+            handles.add(obj.handle)
+            handles.update(inspect(obj).attrs.handle.history.deleted or ())
+        elif isinstance(obj, (Offering, CreatorTag)):
+            creator_id = obj.creator_id
+        elif isinstance(obj, Price):
+            offering = session.get(Offering, obj.offering_id)
+            creator_id = offering.creator_id if offering is not None else None
+        if creator_id is not None:
+            creator = session.get(Creator, creator_id)
+            if creator is not None:
+                handles.add(creator.handle)
+    return handles
+
+
+@event.listens_for(Session, "after_flush")
+def _note_changes(session: Session, _context: Any) -> None:
+    touched = _handles_touched(session)
+    if touched:
+        session.info.setdefault(_PENDING, set()).update(touched)
+
+
+@creator_signals.counts_changed.connect
+def _note_new_count(creator_id: Any, **_: object) -> None:
+    creator = db.session.get(Creator, creator_id)
+    if creator is not None:
+        db.session.info.setdefault(_PENDING, set()).add(creator.handle)
+
+
+@event.listens_for(Session, "after_commit")
+def _bump_versions(session: Session) -> None:
+    handles = session.info.pop(_PENDING, None)
+    if handles and has_app_context():
+        cache = current_cache()
+        for handle in handles:
+            cache.incr(_version_key(handle))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_changes(session: Session) -> None:
+    session.info.pop(_PENDING, None)
