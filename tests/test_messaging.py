@@ -14,6 +14,7 @@ from service.messaging.models import Conversation, ConversationMember, Message
 from .concurrency import run_parallel
 from .conftest import assert_problem
 from .fake_memberships import fake_memberships
+from .test_posts import counting
 
 
 @pytest.fixture
@@ -319,6 +320,18 @@ def test_conversation_list_takes_the_same_number_of_queries_for_1_and_50(app, cl
     assert one == fifty
     data = client.get("/v1/conversations?limit=100", headers=creator.headers).get_json()["data"]
     assert len(data) == 50 and all(c["unread_count"] == 1 for c in data)
+
+
+def test_a_page_of_messages_takes_the_same_number_of_queries_for_1_and_50(app, client, alice, chat):
+    send(client, alice, chat["id"], "first")
+    with counting(app) as one:
+        assert len(messages(client, alice, chat["id"]).get_json()["data"]) == 1
+    for i in range(49):
+        send(client, alice, chat["id"], f"m{i}")
+    with counting(app) as fifty:
+        assert len(messages(client, alice, chat["id"], "?limit=50").get_json()["data"]) == 50
+    print(f"\nmessages page: {len(one)} SQL statements for 1 message, {len(fifty)} for 50")
+    assert len(one) == len(fifty)
 
 
 def test_unread_counts_drop_as_messages_are_read(client, creator, alice, bob, chat):
