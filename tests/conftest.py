@@ -148,7 +148,11 @@ def built_once(app: Flask, key: str, build: Callable[[], T]) -> T:
         made = build()
         with app.app_context():
             saved = {
-                table.name: [dict(row._mapping) for row in db.session.execute(select(table))]
+                # Generated columns are the database's to fill, and it refuses copies of them.
+                table.name: [
+                    dict(row._mapping)
+                    for row in db.session.execute(select(*(c for c in table.c if c.computed is None)))
+                ]
                 for table in db.metadata.sorted_tables
             }
         _BUILT[key] = ({name: found for name, found in saved.items() if found}, copy.deepcopy(made))

@@ -41,6 +41,7 @@ from service.extensions import db
 
 from .billing_helpers import buy, onboard, simulate
 from .conftest import assert_problem, built_once, log_in
+from .test_posts import counting
 
 NOW = "2025-04-02T12:00:00+00:00"
 MONTHLY = {"type": "recurring", "interval": "month"}
@@ -300,6 +301,33 @@ def test_past_due_member_counts_within_the_grace_period_only(app, client, creato
     clock.freeze(datetime(2025, 6, 1, 12, 2, tzinfo=UTC) + timedelta(days=7))
     login(client, creator)
     assert get_summary(client, creator)["active_members"] == 0
+
+
+def test_the_summary_takes_the_same_number_of_queries_for_1_and_12_members(
+    app, client, creator, signup, make_offering
+):
+    onboard(client, creator)
+    tier = make_offering(creator, amount=500, price=MONTHLY)
+    pack = make_offering(creator, kind="product", amount=2500)
+
+    def join():
+        fan = signup()
+        assert client.post("/v1/creators/cora/follow", headers=fan.headers).status_code == 204
+        buy(client, fan, tier["price"]["id"])
+        buy(client, fan, pack["price"]["id"])
+
+    def summary():
+        with counting(app) as statements:
+            assert get_summary(client, creator)["active_members"] in (1, 12)
+        return len(statements)
+
+    join()
+    one = summary()
+    for _ in range(11):
+        join()
+    twelve = summary()
+    print(f"\nanalytics summary: {one} SQL statements for 1 member, {twelve} for 12")
+    assert one == twelve
 
 
 def test_a_disputed_member_counts_until_now_and_not_from_now_on(app, client, creator, alice, make_offering):

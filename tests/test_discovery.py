@@ -5,6 +5,7 @@ import pytest
 from service.extensions import db
 
 from .conftest import assert_problem
+from .test_posts import counting
 
 
 @pytest.fixture
@@ -130,3 +131,21 @@ def test_discovery_and_following_pages_take_a_constant_number_of_queries(app, cl
             client.post(f"/v1/creators/{made['handle']}/follow", headers=fan.headers)
         counts.append((statements("/v1/creators?tag=craft"), statements("/v1/me/following", fan.headers)))
     assert counts[0] == counts[1]
+
+
+def test_a_search_takes_the_same_number_of_queries_for_1_and_20_matches(
+    app, client, signup, make_creator, catalog_of_creators
+):
+    def search():
+        rv = client.get("/v1/creators", query_string={"q": "stoneware", "limit": 50})
+        assert rv.status_code == 200, rv.get_json()
+        return rv.get_json()["data"]
+
+    with counting(app) as one:
+        assert len(search()) == 1
+    for i in range(19):
+        make_creator(signup(), handle=f"kiln{i}", bio="Stoneware from the kiln", tags=["pottery", "clay"])
+    with counting(app) as twenty:
+        assert len(search()) == 20
+    print(f"\ndiscovery ?q=: {len(one)} SQL statements for 1 match, {len(twenty)} for 20")
+    assert len(one) == len(twenty)

@@ -5,14 +5,16 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, or_, select, tuple_
 
 from service.billing.signals import purchase_completed
 from service.extensions import db, limiter
-from service.messaging.models import Conversation, Message
+from service.messaging.models import Conversation, ConversationMember, Message
 
+from .concurrency import run_parallel
 from .conftest import assert_problem
 from .fake_memberships import fake_memberships
+from .test_posts import counting
 
 
 @pytest.fixture
@@ -320,6 +322,18 @@ def test_conversation_list_takes_the_same_number_of_queries_for_1_and_50(app, cl
     assert len(data) == 50 and all(c["unread_count"] == 1 for c in data)
 
 
+def test_a_page_of_messages_takes_the_same_number_of_queries_for_1_and_50(app, client, alice, chat):
+    send(client, alice, chat["id"], "first")
+    with counting(app) as one:
+        assert len(messages(client, alice, chat["id"]).get_json()["data"]) == 1
+    for i in range(49):
+        send(client, alice, chat["id"], f"m{i}")
+    with counting(app) as fifty:
+        assert len(messages(client, alice, chat["id"], "?limit=50").get_json()["data"]) == 50
+    print(f"\nmessages page: {len(one)} SQL statements for 1 message, {len(fifty)} for 50")
+    assert len(one) == len(fifty)
+
+
 def test_unread_counts_drop_as_messages_are_read(client, creator, alice, bob, chat):
     sent = [send(client, alice, chat["id"], f"m{i}").get_json() for i in range(3)]
     follow(client, bob)
@@ -336,6 +350,40 @@ def test_unread_counts_drop_as_messages_are_read(client, creator, alice, bob, ch
     assert unread_total(client, alice) == 1
     listed = client.get("/v1/conversations", headers=alice.headers).get_json()["data"]
     assert [c["unread_count"] for c in listed] == [1]
+
+
+def _unread_from_scratch(app, conversation_id) -> dict[uuid.UUID, tuple[int, int]]:
+    """Per member of the conversation: (stored counter, messages counted afresh after the marker)."""
+    with app.app_context():
+        members = db.session.scalars(
+            select(ConversationMember).where(ConversationMember.conversation_id == uuid.UUID(conversation_id))
+        ).all()
+        found = {}
+        for m in members:
+            fresh = select(func.count(Message.id)).where(
+                Message.conversation_id == m.conversation_id,
+                tuple_(Message.created_at, Message.id) > tuple_(m.last_read_at, m.last_read_message_id),
+                or_(Message.sender_id.is_(None), Message.sender_id != m.user_id),
+            )
+            found[m.user_id] = (m.unread_count, db.session.scalar(fresh))
+        return found
+
+
+def test_unread_counters_stay_exact_under_parallel_sends_and_reads(
+    app, client, creator, alice, chat, postgres_only
+):
+    earlier = [send(client, alice, chat["id"], f"before {i}").get_json()["id"] for i in range(4)]
+    calls = (
+        [lambda c, i=i: send(c, alice, chat["id"], f"alice {i}") for i in range(6)]
+        + [lambda c, i=i: send(c, creator, chat["id"], f"cora {i}") for i in range(6)]
+        + [lambda c, m=m: read(c, creator, chat["id"], m) for m in earlier]
+    )
+    statuses = [rv.status_code for rv in run_parallel(app, calls)]
+    assert statuses == [201] * 12 + [204] * 4
+    counts = _unread_from_scratch(app, chat["id"])
+    assert len(counts) == 2
+    assert all(stored == fresh for stored, fresh in counts.values()), counts
+    assert unread_total(client, alice) == counts[uuid.UUID(alice.id)][1]
 
 
 # --- service purchases, reports, rate limits ------------------------------------------

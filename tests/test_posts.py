@@ -254,6 +254,23 @@ def test_a_page_of_posts_costs_the_same_queries_for_1_or_20_posts(
     assert one == twenty
 
 
+def test_the_feed_costs_the_same_queries_for_1_or_many_creators_and_posts(
+    app, client, signup, make_creator, creator, tiers
+):
+    account, _ = member(client, signup, tiers)
+    publish(client, creator, visibility="members")
+    one = queries(app, lambda: feed(client, account.headers))
+    for i in range(4):
+        handle = f"maker{i}"
+        maker = make_creator(signup(), handle=handle)
+        assert client.post(f"/v1/creators/{handle}/follow", headers=account.headers).status_code == 204
+        for j in range(5):
+            publish(client, maker, handle, visibility=VISIBILITIES[j % 3])
+    many = queries(app, lambda: feed(client, account.headers, limit=20))
+    print(f"feed: {one} SQL statements for 1 creator and 1 post, {many} for 5 creators and 21 posts")
+    assert one == many
+
+
 def tier_ids(i, tiers):
     return {"tier_ids": [tiers["pro"]["id"]]} if VISIBILITIES[i % 4] == "tiers" else {}
 

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, or_, select
-from sqlalchemy.orm import contains_eager
+from sqlalchemy import Select, select, true, union
+from sqlalchemy.orm import aliased, contains_eager
 
 from ..accounts.models import User
 from ..catalog import service as catalog
@@ -113,16 +113,19 @@ def create_post(
     return post
 
 
-def _page(stmt: Select[Any], *, viewer: User | None, limit: int, cursor: str | None) -> dict[str, Any]:
-    """A page of posts, newest first, each unlocked or left a teaser for the viewer."""
+def _page(
+    stmt: Select[Any], *, post: Any = Post, viewer: User | None, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """A page of posts, newest first, each unlocked or left a teaser for the viewer.
+    `post` is what `stmt` selects posts from: the table, or an alias of a subquery."""
     # The creator comes in the same row; its tags are not shown, so they are not fetched.
-    creator = contains_eager(Post.creator)
+    creator = contains_eager(post.creator)
     stmt = (
-        stmt.join(Post.creator)
+        stmt.join(Creator, Creator.id == post.creator_id)
         .options(creator, creator.lazyload(Creator.tag_rows))
         .where(Creator.deleted_at.is_(None))
     )
-    rows = db.session.scalars(keyset(stmt, order=(Post.created_at, Post.id), limit=limit, cursor=cursor))
+    rows = db.session.scalars(keyset(stmt, order=(post.created_at, post.id), limit=limit, cursor=cursor))
     result = page(rows.all(), limit=limit, key=lambda p: (p.created_at, p.id))
     result["data"] = seen_by(result["data"], viewer=viewer)
     return result
@@ -137,6 +140,19 @@ def list_posts(*, creator: Creator, viewer: User | None, limit: int, cursor: str
 def feed(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
     """Posts of the creators the user follows or is a member of, newest first, teasers included."""
     followed = select(Follow.creator_id).where(Follow.user_id == user.id)
-    member_of = current_entitlements().creators_joined(user.id)
-    stmt = select(Post).where(or_(Post.creator_id.in_(followed), Post.creator_id.in_(member_of)))
-    return _page(stmt, viewer=user, limit=limit, cursor=cursor)
+    sources = union(followed, current_entitlements().creators_joined(user.id)).subquery("sources")
+    if db.engine.dialect.name != "postgresql":  # SQLite has no LATERAL
+        stmt = select(Post).where(Post.creator_id.in_(select(sources.c.creator_id)))
+        return _page(stmt, viewer=user, limit=limit, cursor=cursor)
+    # Each creator's newest posts past the cursor, from one short range scan of
+    # ix_posts_creator_created per creator; the page is the newest of those. This
+    # reads at most (limit + 1) posts per creator, however many posts they have.
+    newest = keyset(
+        select(Post).where(Post.creator_id == sources.c.creator_id),
+        order=(Post.created_at, Post.id),
+        limit=limit,
+        cursor=cursor,
+    ).lateral("newest")
+    post = aliased(Post, newest)
+    stmt = select(post).select_from(sources).join(newest, true())
+    return _page(stmt, post=post, viewer=user, limit=limit, cursor=cursor)

@@ -1,16 +1,17 @@
 """Finding creators by words and tags.
 
-On PostgreSQL, words go through full-text search: a weighted tsvector (handle and
-name first, then tags, purpose, bio) matched with `websearch_to_tsquery` and
-served by a GIN expression index (migration 0002), ranked by relevance, then
-followers. SQLite gets a case-insensitive substring match ranked by followers.
+On PostgreSQL, words go through full-text search: the stored weighted tsvector
+`creators.search_vector` (handle and name first, then tags, purpose, bio) matched
+with `websearch_to_tsquery`, served by its GIN index and ranked by relevance, then
+followers. SQLite gets a case-insensitive substring match on the same column (there
+the fields lower-cased) ranked by followers.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Float, Select, and_, func, literal, literal_column, or_, select, tuple_
+from sqlalchemy import Float, Select, and_, func, literal, select, tuple_
 from sqlalchemy.orm import selectinload
 
 from ..common.pagination import decode_cursor, encode_cursor
@@ -18,26 +19,15 @@ from ..extensions import db
 from .handles import normalise_handle
 from .models import Creator, CreatorTag
 
-# Must stay identical to the indexed expression in migration 0002, or the
-# planner cannot use the index.
-SEARCH_VECTOR = (
-    "(setweight(to_tsvector('english', creators.handle || ' ' || creators.display_name), 'A')"
-    " || setweight(to_tsvector('english', creators.tags_text), 'B')"
-    " || setweight(to_tsvector('english', creators.purpose), 'C')"
-    " || setweight(to_tsvector('english', creators.bio), 'D'))"
-)
-
 
 def _text_filter(stmt: Select[Any], q: str) -> tuple[Select[Any], Any]:
     """Add the word match; returns the statement and its relevance expression."""
     if db.engine.dialect.name == "postgresql":
-        vector: Any = literal_column(SEARCH_VECTOR)
         query = func.websearch_to_tsquery("english", q)
-        rank = func.ts_rank(vector, query, type_=Float)
-        return stmt.where(vector.op("@@")(query)), rank
+        rank = func.ts_rank(Creator.search_vector, query, type_=Float)
+        return stmt.where(Creator.search_vector.op("@@")(query)), rank
     words = [w for w in q.lower().split() if w][:10]
-    fields = (Creator.handle, Creator.display_name, Creator.tags_text, Creator.purpose, Creator.bio)
-    matches = [or_(*(func.lower(f).contains(w, autoescape=True) for f in fields)) for w in words]
+    matches = [Creator.search_vector.contains(w, autoescape=True) for w in words]
     return stmt.where(and_(*matches)), literal(0.0, type_=Float)
 
 

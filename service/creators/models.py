@@ -2,18 +2,31 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Computed, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, backref, mapped_column, relationship
 
 from ..accounts.models import User
 from ..common import clock
 from ..common.db import Base, CreatedMixin, IdMixin
 
+# The generated column's expression on PostgreSQL; migration 0014 creates it from this text.
+SEARCH_VECTOR = (
+    "setweight(to_tsvector('english'::regconfig, (handle::text || ' ' || display_name::text)), 'A')"
+    " || setweight(to_tsvector('english'::regconfig, tags_text), 'B')"
+    " || setweight(to_tsvector('english'::regconfig, purpose), 'C')"
+    " || setweight(to_tsvector('english'::regconfig, bio), 'D')"
+)
+
 
 class Creator(IdMixin, CreatedMixin, Base):
     __tablename__ = "creators"
-    __table_args__ = (Index("ix_creators_follower_count_id", "follower_count", "id"),)
+    __table_args__ = (
+        Index("ix_creators_follower_count_id", "follower_count", "id"),
+        Index("ix_creators_search", "search_vector", postgresql_using="gin"),
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
     handle: Mapped[str] = mapped_column(String(30), unique=True)
@@ -34,6 +47,12 @@ class Creator(IdMixin, CreatedMixin, Base):
     # Set when the owner deletes their account: the profile disappears, sales records stay.
     deleted_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=clock.utcnow, onupdate=clock.utcnow)
+    # What discovery matches words against, kept by the database itself. On PostgreSQL the
+    # weighted tsvector (so ranking reads it instead of rebuilding it per match); on SQLite
+    # the same fields lower-cased (migration 0014). Deferred: no response shows it.
+    search_vector: Mapped[Any] = mapped_column(
+        TSVECTOR().with_variant(Text(), "sqlite"), Computed(SEARCH_VECTOR, persisted=True), deferred=True
+    )
 
     # A user comes with their profile (one outer join): authenticated routes learn who is
     # calling, and whether they own the creator at hand, from the token's single query.

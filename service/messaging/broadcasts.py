@@ -26,7 +26,7 @@ from ..common.errors import NotFound, Unprocessable
 from ..creators.models import Creator
 from ..extensions import db
 from ..followers.models import Follow
-from .conversations import ordered_pair, touch
+from .conversations import deliver, ordered_pair
 from .models import Broadcast, BroadcastRecipient, Conversation, ConversationMember, Message
 from .moderation import block_between
 
@@ -183,9 +183,10 @@ def _deliver_batch(broadcast: Broadcast, sender_id: uuid.UUID, recipient_ids: li
     """One copy into each recipient's conversation; returns how many were new."""
     now = clock.utcnow()
     conversation_ids = _open_conversations(sender_id, recipient_ids, at=now)
+    ids = {conversation_id: uuid.uuid4() for conversation_id in conversation_ids}
     copies = [
         {
-            "id": uuid.uuid4(),
+            "id": message_id,
             "conversation_id": conversation_id,
             "sender_id": sender_id,
             "kind": "broadcast",
@@ -193,11 +194,11 @@ def _deliver_batch(broadcast: Broadcast, sender_id: uuid.UUID, recipient_ids: li
             "broadcast_id": broadcast.id,
             "created_at": now,
         }
-        for conversation_id in conversation_ids
+        for conversation_id, message_id in ids.items()
     ]
-    new = _insert_new(Message, copies, returning=Message.conversation_id)
+    new = set(_insert_new(Message, copies, returning=Message.id))
     if new:
-        touch(new, at=now)
+        deliver([c for c, m in ids.items() if m in new], list(new), at=now)
     return len(new)
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, tuple_, update
 from sqlalchemy.orm import aliased
 
 from ..accounts.models import User
@@ -153,21 +153,10 @@ def start_conversation(
     return get_conversation_summary(user=user, conversation_id=conversation.id), created
 
 
-def _unread_messages(member: Any) -> Any:
-    """Messages after the member's read marker that the member did not write."""
-    marker = tuple_(member.last_read_at, member.last_read_message_id)
-    return and_(
-        Message.conversation_id == member.conversation_id,
-        tuple_(Message.created_at, Message.id) > marker,
-        or_(Message.sender_id.is_(None), Message.sender_id != member.user_id),
-    )
-
-
 def _summaries_query(user: User) -> Any:
-    """One row per conversation of the user: own side, the other user, their handle,
-    unread count and last message id, all in one statement."""
+    """One row per conversation of the user: own side, the other user, their handle
+    and last message id, all in one statement. The unread count is on the own side."""
     other = aliased(ConversationMember)
-    unread = select(func.count(Message.id)).where(_unread_messages(ConversationMember)).scalar_subquery()
     last_id = (
         select(Message.id)
         .where(Message.conversation_id == ConversationMember.conversation_id)
@@ -176,7 +165,7 @@ def _summaries_query(user: User) -> Any:
         .scalar_subquery()
     )
     return (
-        select(ConversationMember, User, Creator.handle, unread, last_id)
+        select(ConversationMember, User, Creator.handle, last_id)
         .join(
             other, and_(other.conversation_id == ConversationMember.conversation_id, other.user_id != user.id)
         )
@@ -188,7 +177,7 @@ def _summaries_query(user: User) -> Any:
 
 def _summaries(rows: list[Any]) -> list[dict[str, Any]]:
     """Turn summary rows into response items, fetching every last message in one query."""
-    last_ids = [row[4] for row in rows if row[4] is not None]
+    last_ids = [row[3] for row in rows if row[3] is not None]
     last = (
         {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(last_ids)))}
         if last_ids
@@ -200,9 +189,9 @@ def _summaries(rows: list[Any]) -> list[dict[str, Any]]:
             "other": {"id": other.id, "display_name": other.display_name, "handle": handle},
             "last_message": last.get(last_id),
             "last_message_at": member.last_message_at,
-            "unread_count": unread,
+            "unread_count": member.unread_count,
         }
-        for member, other, handle, unread, last_id in rows
+        for member, other, handle, last_id in rows
     ]
 
 
@@ -242,29 +231,79 @@ def _other_participant(member: ConversationMember) -> uuid.UUID:
     return conversation.user_b_id if conversation.user_a_id == member.user_id else conversation.user_a_id
 
 
-def touch(conversation_ids: list[uuid.UUID], *, at: datetime) -> None:
-    """Move the conversations to the top of both participants' lists."""
+def _lock(conversation_ids: list[uuid.UUID]) -> None:
+    """Lock both sides of the conversations, always in the same order, so that concurrent
+    sends, reads and broadcasts over the same rows queue instead of deadlocking."""
+    db.session.execute(
+        select(ConversationMember.user_id)
+        .where(ConversationMember.conversation_id.in_(conversation_ids))
+        .order_by(ConversationMember.conversation_id, ConversationMember.user_id)
+        .with_for_update()
+    )
+
+
+def _after(marker: Any, message: Any) -> ColumnElement[bool]:
+    """The message comes after the member's read marker, and the member did not write it."""
+    return and_(
+        tuple_(message.created_at, message.id) > tuple_(marker.last_read_at, marker.last_read_message_id),
+        or_(message.sender_id.is_(None), message.sender_id != marker.user_id),
+    )
+
+
+def deliver(conversation_ids: list[uuid.UUID], message_ids: list[uuid.UUID], *, at: datetime) -> None:
+    """New messages (already inserted) reach their conversations: each moves to the top of
+    both participants' lists, and counts as unread for whoever did not write it.
+
+    Exact under concurrency: each side's counter moves by one atomic UPDATE, under the lock
+    `mark_read` takes before it recounts."""
+    _lock(conversation_ids)
+    new = (
+        select(func.count(Message.id))
+        .where(
+            Message.id.in_(message_ids),
+            Message.conversation_id == ConversationMember.conversation_id,
+            _after(ConversationMember, Message),
+        )
+        .scalar_subquery()
+    )
     db.session.execute(
         update(ConversationMember)
-        .where(
-            ConversationMember.conversation_id.in_(conversation_ids), ConversationMember.last_message_at < at
+        .where(ConversationMember.conversation_id.in_(conversation_ids))
+        .values(
+            last_message_at=case(
+                (ConversationMember.last_message_at < at, at), else_=ConversationMember.last_message_at
+            ),
+            unread_count=ConversationMember.unread_count + new,
         )
-        .values(last_message_at=at)
         .execution_options(synchronize_session=False)
     )
 
 
 def _advance_marker(member: ConversationMember, message: Message) -> None:
-    """Move the read marker forward to the message; never back."""
+    """Move the read marker forward to the message, never back, and recount what is left
+    unread after it: a range scan of only the messages after the new marker.
+
+    The caller holds the lock on the member's row (`_lock`), so this statement's snapshot
+    sees every delivery that already counted; a delivery still to come counts itself."""
     marker = tuple_(ConversationMember.last_read_at, ConversationMember.last_read_message_id)
+    position = tuple_(literal(message.created_at), literal(message.id))
+    left = (
+        select(func.count(Message.id))
+        .where(
+            Message.conversation_id == member.conversation_id,
+            tuple_(Message.created_at, Message.id) > position,
+            or_(Message.sender_id.is_(None), Message.sender_id != member.user_id),
+        )
+        .scalar_subquery()
+    )
     db.session.execute(
         update(ConversationMember)
         .where(
             ConversationMember.conversation_id == member.conversation_id,
             ConversationMember.user_id == member.user_id,
-            marker < tuple_(literal(message.created_at), literal(message.id)),
+            marker < position,
         )
-        .values(last_read_at=message.created_at, last_read_message_id=message.id)
+        .values(last_read_at=message.created_at, last_read_message_id=message.id, unread_count=left)
         .execution_options(synchronize_session=False)
     )
 
@@ -276,7 +315,7 @@ def send_message(*, user: User, conversation_id: uuid.UUID, body: str) -> Messag
     message = Message(conversation_id=conversation_id, sender_id=user.id, kind="text", body=body)
     db.session.add(message)
     db.session.flush()
-    touch([conversation_id], at=message.created_at)
+    deliver([conversation_id], [message.id], at=message.created_at)
     _advance_marker(member, message)
     return message
 
@@ -298,17 +337,13 @@ def mark_read(*, user: User, conversation_id: uuid.UUID, message_id: uuid.UUID) 
     )
     if message is None:
         raise NotFound("No message with this id in the conversation.")
+    _lock([conversation_id])
     _advance_marker(member, message)
 
 
 def count_unread(*, user: User) -> int:
     """Unread messages over all the user's conversations, for a badge."""
-    stmt = (
-        select(func.count(Message.id))
-        .select_from(ConversationMember)
-        .join(Message, _unread_messages(ConversationMember))
-        .where(ConversationMember.user_id == user.id)
-    )
+    stmt = select(func.sum(ConversationMember.unread_count)).where(ConversationMember.user_id == user.id)
     return db.session.scalar(stmt) or 0
 
 
@@ -324,6 +359,7 @@ def _open_service_conversation(purchase: Any, **kwargs: object) -> None:
     conversation, _ = open_conversation(user_id=purchase.user_id, other_id=creator_user_id)
     now = clock.utcnow()
     note = {
+        "id": uuid.uuid4(),
         "conversation_id": conversation.id,
         "sender_id": None,
         "kind": "system",
@@ -332,4 +368,4 @@ def _open_service_conversation(purchase: Any, **kwargs: object) -> None:
         "created_at": now,
     }
     if insert_or_ignore(db.session, Message, note):
-        touch([conversation.id], at=now)
+        deliver([conversation.id], [note["id"]], at=now)

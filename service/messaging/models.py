@@ -48,6 +48,9 @@ class ConversationMember(Base):
     # rather than NULL, so counting unread messages is one index range scan.
     last_read_at: Mapped[datetime] = mapped_column(default=NOTHING_READ[0])
     last_read_message_id: Mapped[uuid.UUID] = mapped_column(default=NOTHING_READ[1])
+    # Messages after the read marker that this member did not write: raised by one atomic
+    # UPDATE per delivery, recounted when the marker moves, so the list never counts them.
+    unread_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Message(IdMixin, CreatedMixin, Base):
