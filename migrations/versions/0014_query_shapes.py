@@ -1,7 +1,7 @@
 """query shapes at real size: stored search vector, unread counters
 
 Revision ID: 0014_query_shapes
-Revises: 0010_money_under_races
+Revises: 0013_member_counts
 Create Date: 2026-12-01 13:00:00.000000
 
 """
@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
 revision = '0014_query_shapes'
-down_revision = '0010_money_under_races'
+down_revision = '0013_member_counts'
 branch_labels = None
 depends_on = None
 
