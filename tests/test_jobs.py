@@ -79,6 +79,11 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
+def redis_url(redis_server) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
 def through_redis(app, redis_server, monkeypatch) -> RedisServer:
     """The app hands jobs to RQ on the test's Redis, with a short lease for dead workers."""
     monkeypatch.setitem(app.config, "REDIS_URL", redis_server.url)

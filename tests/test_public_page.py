@@ -11,7 +11,7 @@ import pytest
 from service.common.cache import RedisCache
 
 from .billing_helpers import buy, onboard
-from .test_jobs import redis_url  # noqa: F401 (fixture)
+from .test_jobs import redis_server, redis_url  # noqa: F401 (fixtures)
 from .test_posts import counting
 
 
