@@ -10,6 +10,8 @@ from typing import Any
 
 from dotenv import load_dotenv
 
+from .common.schemas import origin
+
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105
 
 
@@ -43,6 +45,29 @@ def _percent(env: Mapping[str, str], name: str, default: str) -> Decimal:
     if not value.is_finite() or not 0 <= value <= 100:
         raise ConfigError(f"{name} must be between 0 and 100, got {raw!r}")
     return value
+
+
+def _list(env: Mapping[str, str], name: str) -> list[str] | None:
+    """A comma-separated setting; None when unset."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def redirect_origins(config: Mapping[str, Any]) -> list[str]:
+    """ALLOWED_REDIRECT_ORIGINS normalised; by default the API's own origin and the browser
+    origins of CORS_ORIGINS (the sites that call the API are the ones people return to)."""
+    listed = config["ALLOWED_REDIRECT_ORIGINS"]
+    if listed is None:
+        listed = [config["PUBLIC_BASE_URL"], *config["CORS_ORIGINS"]]
+    origins = []
+    for url in listed:
+        normalised = origin(url)
+        if not normalised.startswith(("http://", "https://")) or normalised.endswith("//"):
+            raise ConfigError(f"ALLOWED_REDIRECT_ORIGINS: {url!r} is not an http(s) origin")
+        origins.append(normalised)
+    return origins
 
 
 def database_uri(raw: str | None, instance_path: str) -> str:
@@ -115,7 +140,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "STRIPE_TIMEOUT": _int(env, "STRIPE_TIMEOUT", 10),
         "PLATFORM_FEE_PERCENT": _percent(env, "PLATFORM_FEE_PERCENT", "10"),
         "PAST_DUE_GRACE_DAYS": _int(env, "PAST_DUE_GRACE_DAYS", 7),
-        "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
+        "CORS_ORIGINS": _list(env, "CORS_ORIGINS") or [],
+        "ALLOWED_REDIRECT_ORIGINS": _list(env, "ALLOWED_REDIRECT_ORIGINS"),
         "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
@@ -134,6 +160,7 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
     }
     if overrides:
         config.update(overrides)
+    config["ALLOWED_REDIRECT_ORIGINS"] = redirect_origins(config)
     check_config(config)
     return config
 

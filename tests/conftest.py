@@ -94,6 +94,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
             # Cheap hashing keeps the suite fast; the production profile is checked apart.
             "ARGON2_TIME_COST": 1,
             "ARGON2_MEMORY_KIB": 1024,
+            # The sites the tests' buyers and creators come back to.
+            "ALLOWED_REDIRECT_ORIGINS": ["https://app.example", "https://app.example.com"],
         }
     )
     # Limits are built (so a test can switch them on) but off by default.
