@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, g, request, send_from_directory
+from flask import Flask, current_app, g, redirect, request, send_from_directory
 from flask_cors import CORS
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -135,6 +135,12 @@ def _register_blueprints(app: Flask) -> None:
 
         api.register_blueprint(localpay)
 
+    if app.config["API_DOCS_ENABLED"]:
+        _register_docs(app)
+
+
+def _register_docs(app: Flask) -> None:
+    """`/` leads to the interactive docs; the OpenAPI document itself is always served."""
     # Swagger UI's files ship with the app, so /docs works offline.
     import flask_swagger_ui
 
@@ -143,6 +149,10 @@ def _register_blueprints(app: Flask) -> None:
     @app.get("/docs/assets/<path:filename>")
     def docs_assets(filename: str):
         return send_from_directory(assets, filename, max_age=86400)
+
+    @app.get("/")
+    def docs_root():
+        return redirect(app.config["OPENAPI_SWAGGER_UI_PATH"], code=302)
 
 
 def _register_error_handlers(app: Flask) -> None:
@@ -200,6 +210,9 @@ def _register_request_hooks(app: Flask) -> None:
             headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
         if "Authorization" in request.headers:
             headers["Cache-Control"] = "no-store"
+        if current_app.config["APP_ENV"] == "production":
+            # Two years, the preload lists' minimum; production is served over HTTPS only.
+            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
         if response.status_code == 204:  # no body, so no body type (RFC 9110 §15.3.5)
             headers.pop("Content-Type", None)
         return response

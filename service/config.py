@@ -145,6 +145,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        # The interactive docs are for developers; production shows them only when asked to.
+        "API_DOCS_ENABLED": _bool(env.get("API_DOCS_ENABLED"), app_env != "production"),
         # flask-smorest / OpenAPI
         "API_TITLE": "Creator subscription API",
         "API_VERSION": "v1",
@@ -153,7 +155,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "/docs",
         "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
-        "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": True},
+        # A token typed into the docs page must not outlive the tab in browser storage.
+        "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": False},
         "API_SPEC_OPTIONS": {
             "info": {"description": "Memberships, services and products sold by creators to their followers."}
         },
@@ -161,6 +164,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
     if overrides:
         config.update(overrides)
     config["ALLOWED_REDIRECT_ORIGINS"] = redirect_origins(config)
+    if not config["API_DOCS_ENABLED"]:
+        config["OPENAPI_SWAGGER_UI_PATH"] = None  # flask-smorest then registers no /docs
     check_config(config)
     return config
 
