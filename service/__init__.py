@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from flask import Flask, current_app, g, redirect, request, send_from_directory
 from flask_cors import CORS
@@ -19,6 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import NotFound as HTTPNotFound
+from werkzeug.exceptions import RequestHeaderFieldsTooLarge, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import load_config
@@ -198,6 +200,7 @@ def _register_request_hooks(app: Flask) -> None:
         # A NUL in the path would reach PostgreSQL, which cannot store it.
         if "\x00" in request.path:
             raise HTTPNotFound()
+        _refuse_oversize_head()
 
     @app.after_request
     def security_headers(response):
@@ -216,6 +219,22 @@ def _register_request_hooks(app: Flask) -> None:
         if response.status_code == 204:  # no body, so no body type (RFC 9110 §15.3.5)
             headers.pop("Content-Type", None)
         return response
+
+
+def _refuse_oversize_head() -> None:
+    """414 for a long URL, 431 for a long or crowded header section, before gunicorn's own
+    limits would answer the same in HTML."""
+    cfg = current_app.config
+    target = request.environ.get("RAW_URI") or (quote(request.path) + "?" + request.query_string.decode())
+    if len(target) > cfg["MAX_URL_LENGTH"]:
+        raise RequestURITooLarge(f"Keep the URL under {cfg['MAX_URL_LENGTH']} characters.")
+    if len(request.headers) > cfg["MAX_HEADER_COUNT"]:
+        raise RequestHeaderFieldsTooLarge(f"Send at most {cfg['MAX_HEADER_COUNT']} headers.")
+    for name, value in request.headers.items():
+        if len(name) + 2 + len(value) > cfg["MAX_HEADER_LENGTH"]:
+            raise RequestHeaderFieldsTooLarge(
+                f"The {name} header is longer than {cfg['MAX_HEADER_LENGTH']} characters."
+            )
 
 
 @event.listens_for(Engine, "connect")

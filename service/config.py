@@ -107,6 +107,10 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "SQLALCHEMY_DATABASE_URI": uri,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(uri),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        # Just below gunicorn's limits (gunicorn.conf.py), so the app answers first, in problem+json.
+        "MAX_URL_LENGTH": _int(env, "MAX_URL_LENGTH", 8000),
+        "MAX_HEADER_LENGTH": _int(env, "MAX_HEADER_LENGTH", 8000),
+        "MAX_HEADER_COUNT": _int(env, "MAX_HEADER_COUNT", 90),
         "ACCESS_TOKEN_TTL": _int(env, "ACCESS_TOKEN_TTL", 15 * 60),
         "REFRESH_TOKEN_TTL": _int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600),
         "REFRESH_IDLE_TTL": _int(env, "REFRESH_IDLE_TTL", 7 * 24 * 3600),
