@@ -14,11 +14,12 @@ tests/factories.py (state through the services, without HTTP).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import flask_migrate
@@ -318,3 +319,20 @@ def assert_problem(rv, status: int, code: str | None = None) -> dict[str, Any]:
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+@contextlib.contextmanager
+def recorded_statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app's engine runs meanwhile."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sqla_event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sqla_event.remove(engine, "before_cursor_execute", record)

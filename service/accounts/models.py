@@ -50,6 +50,15 @@ class ApiKey(IdMixin, CreatedMixin, Base):
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Space-separated, like OAuth scopes; `read` is always among them.
+    scope_text: Mapped[str] = mapped_column("scopes", String(100), default="read", server_default="read")
+    expires_at: Mapped[datetime | None]
+    # Kept to the minute: a write per request would cost more than it tells.
+    last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.scope_text.split()

@@ -90,7 +90,7 @@ def refresh(data):
 
 
 @blp.route("/auth/logout", methods=["POST"])
-@auth_required()
+@auth_required(api_key=False)
 @blp.arguments(RefreshSchema)
 @blp.response(204)
 def logout(data):
@@ -149,18 +149,15 @@ def create_api_key(data):
     """Create an API key (creators)
 
     The key is shown in this response only; store it safely. Use it as a
-    Bearer token from your own scripts: it can do what you can do, except
-    manage your account and keys.
+    Bearer token from your own scripts: it can read what you can read, and
+    write only within its `scopes` (403 `insufficient_scope` otherwise); it
+    never manages your account and keys. Each operation names the scope it
+    needs in `x-api-key-scope`. Changing your password revokes every key.
     """
-    api_key, secret = service.create_api_key(user=current_user(), name=data["name"])
+    api_key, secret = service.create_api_key(user=current_user(), **data)
     db.session.commit()
-    return {
-        "id": api_key.id,
-        "name": api_key.name,
-        "prefix": api_key.prefix,
-        "created_at": api_key.created_at,
-        "key": secret,
-    }
+    fields = ("id", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at")
+    return {**{name: getattr(api_key, name) for name in fields}, "key": secret}
 
 
 @blp.route("/me/api-keys", methods=["GET"])
@@ -168,7 +165,7 @@ def create_api_key(data):
 @blp.arguments(CursorArgs, location="query")
 @blp.response(200, page_schema(ApiKeySchema))
 def list_api_keys(args):
-    """Your active API keys (without their secrets)"""
+    """Your API keys that are not revoked, expired ones included (without their secrets)"""
     return service.list_api_keys(user=current_user(), limit=args["limit"], cursor=args["cursor"])
 
 

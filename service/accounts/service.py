@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
@@ -21,6 +21,17 @@ from .models import ApiKey, AuthSession, RefreshToken, User
 from .passwords import password_problems
 
 API_KEY_PREFIX = "csk_"
+
+# What an API key may do besides reading; a login session may do everything.
+READ = "read"
+SCOPES = {
+    READ: "read everything you can see (every key has it)",
+    "catalog": "change your shop: profile, offerings, prices, posts, referral rewards, upgrade offers",
+    "messaging": "follow, write conversations and broadcasts, block and report",
+    "billing": "move money: buy, change or cancel subscriptions, refund, payout onboarding",
+}
+# How stale last_used_at may be: one write a minute per key, not one per request.
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 # What the domains after accounts add to a user's export: functions of the user returning
 # {section name: JSON-able data}, listed by create_app under this key.
@@ -55,6 +66,11 @@ class RefreshTokenReused(InvalidToken):
 class NotACreator(Forbidden):
     code = "not_a_creator"
     title = "Only creators can do this; create a creator profile first"
+
+
+class ExpiryInThePast(Unprocessable):
+    code = "invalid_expiry"
+    title = "An API key's expiry must be in the future"
 
 
 class WrongCurrentPassword(Forbidden):
@@ -206,7 +222,25 @@ def authenticate_api_key(key: str) -> ApiKey:
     api_key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == security.digest(key)))
     if api_key is None or api_key.revoked_at is not None or api_key.user.deleted_at is not None:
         raise InvalidToken()
+    if api_key.expires_at is not None and api_key.expires_at <= clock.utcnow():
+        raise InvalidToken("This API key has expired.")
     return api_key
+
+
+def note_api_key_use(api_key: ApiKey) -> bool:
+    """Move last_used_at to now when it is older than LAST_USED_PRECISION; True when it wrote
+    (the caller commits). Concurrent requests of one key write it once."""
+    now = clock.utcnow()
+    if api_key.last_used_at is not None and api_key.last_used_at > now - LAST_USED_PRECISION:
+        return False
+    stale = (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at <= now - LAST_USED_PRECISION)
+    db.session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == api_key.id, stale)
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return True
 
 
 def update_user(
@@ -218,13 +252,15 @@ def update_user(
     current_password: str | None = None,
 ) -> User:
     """Change display name and/or password. A new password needs the current one
-    and ends every other session. Raises WrongCurrentPassword, WeakPassword."""
+    and ends every other session and every API key. Raises WrongCurrentPassword, WeakPassword."""
     if password is not None:
         if current_password is None or not security.verify_password(user.password_hash, current_password):
             raise WrongCurrentPassword()
         _check_password(password, email=user.email)
         user.password_hash = security.hash_password(password)
         revoke_sessions(user=user, keep=current_session_id)
+        # A key made under the old password may be what leaked it.
+        _revoke_api_keys(user=user)
     if display_name is not None:
         user.display_name = display_name
     db.session.flush()
@@ -238,6 +274,15 @@ def revoke_sessions(*, user: User, keep: uuid.UUID | None = None) -> None:
     db.session.execute(stmt.values(revoked_at=clock.utcnow()).execution_options(synchronize_session=False))
 
 
+def _revoke_api_keys(*, user: User) -> None:
+    db.session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=clock.utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
 def delete_user(*, user: User) -> None:
     """Anonymise the account and end its sessions and keys; money records stay.
 
@@ -245,12 +290,7 @@ def delete_user(*, user: User) -> None:
     """
     now = clock.utcnow()
     revoke_sessions(user=user)
-    db.session.execute(
-        update(ApiKey)
-        .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    _revoke_api_keys(user=user)
     user.email = f"deleted-{user.id}@deleted.invalid"
     user.display_name = "Deleted user"
     user.password_hash = None
@@ -287,7 +327,10 @@ def export_user(*, user: User) -> dict[str, Any]:
                 "id": str(k.id),
                 "name": k.name,
                 "prefix": k.prefix,
+                "scopes": k.scopes,
                 "created_at": k.created_at.isoformat(),
+                "expires_at": k.expires_at.isoformat() if k.expires_at else None,
+                "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
                 "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
             }
             for k in keys
@@ -299,13 +342,35 @@ def export_user(*, user: User) -> dict[str, Any]:
     return data
 
 
-def create_api_key(*, user: User, name: str) -> tuple[ApiKey, str]:
-    """Make a key; the secret is returned once and only its hash is kept. Raises NotACreator."""
+def create_api_key(
+    *,
+    user: User,
+    name: str,
+    scopes: list[str] | None = None,
+    expires_at: datetime | None = None,
+    expires_in_days: int | None = None,
+) -> tuple[ApiKey, str]:
+    """Make a key with `read` plus the scopes asked for, expiring when told (at a time, or
+    after some days) or never. The secret is returned once and only its hash is kept.
+    Raises NotACreator, ExpiryInThePast."""
     # `creator` is the back-reference the creators domain adds to User.
     if getattr(user, "creator", None) is None:
         raise NotACreator()
+    now = clock.utcnow()
+    if expires_in_days is not None:
+        expires_at = now + timedelta(days=expires_in_days)
+    if expires_at is not None and expires_at <= now:
+        raise ExpiryInThePast()
+    granted = {READ, *(scopes or ())}
     secret = security.new_secret(API_KEY_PREFIX)
-    api_key = ApiKey(user=user, name=name, prefix=secret[:12], key_hash=security.digest(secret))
+    api_key = ApiKey(
+        user=user,
+        name=name,
+        prefix=secret[:12],
+        key_hash=security.digest(secret),
+        scope_text=" ".join(scope for scope in SCOPES if scope in granted),
+        expires_at=expires_at,
+    )
     db.session.add(api_key)
     db.session.flush()
     return api_key, secret

@@ -34,7 +34,7 @@ RATE_LIMITED = {429: "TOO_MANY_REQUESTS"}
 
 
 @blp.route("/conversations", methods=["POST"])
-@auth_required()
+@auth_required("messaging")
 @limiter.limit(lambda: current_app.config["RATELIMIT_CONVERSATIONS"], key_func=per_user_key)
 @blp.arguments(ConversationStartSchema)
 @blp.response(201, ConversationSchema)
@@ -78,7 +78,7 @@ def list_messages(args, conversation_id: uuid.UUID):
 
 
 @blp.route("/conversations/<uuid:conversation_id>/messages", methods=["POST"])
-@auth_required()
+@auth_required("messaging")
 @limiter.limit(lambda: current_app.config["RATELIMIT_MESSAGES"], key_func=per_user_key)
 @blp.arguments(MessageCreateSchema)
 @blp.response(201, MessageSchema)
@@ -96,7 +96,7 @@ def send_message(data, conversation_id: uuid.UUID):
 
 
 @blp.route("/conversations/<uuid:conversation_id>/read", methods=["POST"])
-@auth_required()
+@auth_required("messaging")
 @blp.arguments(ReadSchema)
 @blp.response(204)
 @blp.doc(responses={404: "NOT_FOUND"})
@@ -115,7 +115,7 @@ def unread():
 
 
 @blp.route("/creators/<string:handle>/broadcasts", methods=["POST"])
-@auth_required()
+@auth_required("messaging")
 @blp.arguments(BroadcastCreateSchema)
 @blp.response(202, BroadcastSchema)
 @blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND"})
@@ -138,7 +138,7 @@ def create_broadcast(data, handle: str):
 
 
 @blp.route("/users/<uuid:user_id>/block", methods=["POST"])
-@auth_required()
+@auth_required("messaging")
 @blp.response(204)
 @blp.doc(responses={404: "NOT_FOUND", 422: "UNPROCESSABLE_ENTITY"})
 def block(user_id: uuid.UUID):
@@ -148,7 +148,7 @@ def block(user_id: uuid.UUID):
 
 
 @blp.route("/users/<uuid:user_id>/block", methods=["DELETE"])
-@auth_required()
+@auth_required("messaging")
 @blp.response(204)
 @blp.doc(responses={404: "NOT_FOUND"})
 def unblock(user_id: uuid.UUID):
@@ -158,7 +158,7 @@ def unblock(user_id: uuid.UUID):
 
 
 @blp.route("/reports", methods=["POST"])
-@auth_required()
+@auth_required("messaging")
 @blp.arguments(ReportCreateSchema)
 @blp.response(201, ReportSchema)
 @blp.doc(responses={404: "NOT_FOUND"})

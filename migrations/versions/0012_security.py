@@ -1,0 +1,31 @@
+"""security: API key scopes, expiry and last use
+
+Revision ID: 0012_security
+Revises: 0010_money_under_races
+Create Date: 2026-12-01 13:05:00.000000
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '0012_security'
+down_revision = '0010_money_under_races'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    # Keys made before scopes existed become read-only: their owners choose what to give back.
+    with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('scopes', sa.String(length=100), server_default='read', nullable=False))
+        batch_op.add_column(sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.drop_column('last_used_at')
+        batch_op.drop_column('expires_at')
+        batch_op.drop_column('scopes')
