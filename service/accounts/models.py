@@ -62,3 +62,16 @@ class ApiKey(IdMixin, CreatedMixin, Base):
     @property
     def scopes(self) -> list[str]:
         return self.scope_text.split()
+
+
+class LoginFailures(Base):
+    """Wrong passwords for one e-mail from one client address, for the growing delay.
+
+    Keyed by a digest of the pair: neither the e-mail nor the address is kept in clear."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int]
+    last_failed_at: Mapped[datetime] = mapped_column(index=True)
+    blocked_until: Mapped[datetime | None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,15 +10,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..common import clock, security
-from ..common.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from ..common.db import insert_or_ignore
+from ..common.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable
 from ..common.pagination import paginate
 from ..extensions import db
 from . import signals
-from .models import ApiKey, AuthSession, RefreshToken, User
+from .models import ApiKey, AuthSession, LoginFailures, RefreshToken, User
 from .passwords import password_problems
 
 API_KEY_PREFIX = "csk_"
@@ -32,6 +34,7 @@ SCOPES = {
 }
 # How stale last_used_at may be: one write a minute per key, not one per request.
 LAST_USED_PRECISION = timedelta(minutes=1)
+LOGIN_FAILURE_MEMORY = timedelta(days=1)
 
 # What the domains after accounts add to a user's export: functions of the user returning
 # {section name: JSON-able data}, listed by create_app under this key.
@@ -71,6 +74,10 @@ class NotACreator(Forbidden):
 class ExpiryInThePast(Unprocessable):
     code = "invalid_expiry"
     title = "An API key's expiry must be in the future"
+
+
+class LoginDelayed(TooManyRequests):
+    title = "Too many wrong passwords; wait before trying again"
 
 
 class WrongCurrentPassword(Forbidden):
@@ -116,20 +123,60 @@ def sign_up(*, email: str, password: str, display_name: str, referral_code: str 
     return _start_session(user)
 
 
-def log_in(*, email: str, password: str) -> Tokens:
-    """Exchange e-mail and password for tokens. Raises InvalidCredentials.
+def log_in(*, email: str, password: str, client_address: str) -> Tokens:
+    """Exchange e-mail and password for tokens. Raises InvalidCredentials (after recording
+    the failure: the caller commits it), LoginDelayed.
 
     An unknown e-mail costs the same hash verification as a wrong password, so
-    neither the answer nor its timing tells which one it was.
+    neither the answer nor its timing tells which one it was. Wrong passwords slow down
+    only the address that sends them (see `_record_failure`): someone guessing at a
+    victim's e-mail cannot lock the victim out.
     """
-    user = db.session.scalar(
-        select(User).where(User.email == normalise_email(email), User.deleted_at.is_(None))
-    )
+    email = normalise_email(email)
+    throttle_key = security.digest(f"{email}\n{client_address}")
+    failures = db.session.get(LoginFailures, throttle_key)
+    now = clock.utcnow()
+    if failures is not None and failures.blocked_until is not None and failures.blocked_until > now:
+        wait = math.ceil((failures.blocked_until - now).total_seconds())
+        raise LoginDelayed(f"Too many wrong passwords from here; try again in {wait} s.", retry_after=wait)
+    user = db.session.scalar(select(User).where(User.email == email, User.deleted_at.is_(None)))
     if not security.verify_password(user.password_hash if user else None, password) or user is None:
+        _record_failure(throttle_key)
         raise InvalidCredentials()
+    if failures is not None:
+        db.session.delete(failures)
     if security.password_needs_rehash(user.password_hash or ""):
         user.password_hash = security.hash_password(password)
     return _start_session(user)
+
+
+def _record_failure(throttle_key: str) -> None:
+    """Count a wrong password for one e-mail from one address. The first LOGIN_FREE_FAILURES
+    cost nothing; from then on each makes that address wait twice as long as the last
+    (1 s, 2 s, 4 s … up to LOGIN_BACKOFF_MAX). A day without failures forgets them."""
+    cfg = current_app.config
+    now = clock.utcnow()
+    forgotten = now - LOGIN_FAILURE_MEMORY
+    # The day's stale pairs go with the next failure: the table holds one day of them at most.
+    db.session.execute(delete(LoginFailures).where(LoginFailures.last_failed_at < forgotten))
+    insert_or_ignore(db.session, LoginFailures, {"key": throttle_key, "failures": 0, "last_failed_at": now})
+    # One statement, so concurrent failures all count.
+    count = db.session.execute(
+        update(LoginFailures)
+        .where(LoginFailures.key == throttle_key)
+        .values(failures=LoginFailures.failures + 1, last_failed_at=now)
+        .returning(LoginFailures.failures)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    over = count - cfg["LOGIN_FREE_FAILURES"]
+    if over >= 0:
+        delay = min(2 ** min(over, 30), cfg["LOGIN_BACKOFF_MAX"])
+        db.session.execute(
+            update(LoginFailures)
+            .where(LoginFailures.key == throttle_key)
+            .values(blocked_until=now + timedelta(seconds=delay))
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _start_session(user: User) -> Tokens:
