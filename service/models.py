@@ -1,6 +1,6 @@
 """Every model, imported in one place for Alembic and the shell."""
 
-from .accounts.models import ApiKey, AuthSession, RefreshToken, User
+from .accounts.models import ApiKey, AuthSession, LoginFailures, RefreshToken, User
 from .billing.models import (
     CheckoutSession,
     ConnectedAccount,
@@ -66,6 +66,7 @@ __all__ = [
     "Referral",
     "ReferralCode",
     "LocalObject",
+    "LoginFailures",
     "Message",
     "Offering",
     "Post",
