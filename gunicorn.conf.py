@@ -18,3 +18,9 @@ accesslog = "-" if os.environ.get("ACCESS_LOG", "true").lower() != "false" else 
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Past these gunicorn answers 400/414/431 itself, in HTML. The app refuses a little earlier
+# (MAX_URL_LENGTH, MAX_HEADER_LENGTH, MAX_HEADER_COUNT) with problem+json, so only a request
+# in the last few bytes below gunicorn's limits, or beyond them, meets gunicorn's own page.
+limit_request_line = 8190  # gunicorn's maximum; long cursors and filters fit
+limit_request_fields = 100
+limit_request_field_size = 8190

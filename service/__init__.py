@@ -12,13 +12,15 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from flask import Flask, g, request, send_from_directory
+from flask import Flask, current_app, g, redirect, request, send_from_directory
 from flask_cors import CORS
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import NotFound as HTTPNotFound
+from werkzeug.exceptions import RequestHeaderFieldsTooLarge, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .common.cache import init_cache
@@ -145,6 +147,12 @@ def _register_blueprints(app: Flask) -> None:
 
         api.register_blueprint(localpay)
 
+    if app.config["API_DOCS_ENABLED"]:
+        _register_docs(app)
+
+
+def _register_docs(app: Flask) -> None:
+    """`/` leads to the interactive docs; the OpenAPI document itself is always served."""
     # Swagger UI's files ship with the app, so /docs works offline.
     import flask_swagger_ui
 
@@ -153,6 +161,10 @@ def _register_blueprints(app: Flask) -> None:
     @app.get("/docs/assets/<path:filename>")
     def docs_assets(filename: str):
         return send_from_directory(assets, filename, max_age=86400)
+
+    @app.get("/")
+    def docs_root():
+        return redirect(app.config["OPENAPI_SWAGGER_UI_PATH"], code=302)
 
 
 def _register_error_handlers(app: Flask) -> None:
@@ -198,6 +210,7 @@ def _register_request_hooks(app: Flask) -> None:
         # A NUL in the path would reach PostgreSQL, which cannot store it.
         if "\x00" in request.path:
             raise HTTPNotFound()
+        _refuse_oversize_head()
 
     @app.after_request
     def security_headers(response):
@@ -210,9 +223,28 @@ def _register_request_hooks(app: Flask) -> None:
             headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
         if "Authorization" in request.headers:
             headers["Cache-Control"] = "no-store"
+        if current_app.config["APP_ENV"] == "production":
+            # Two years, the preload lists' minimum; production is served over HTTPS only.
+            headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
         if response.status_code == 204:  # no body, so no body type (RFC 9110 §15.3.5)
             headers.pop("Content-Type", None)
         return response
+
+
+def _refuse_oversize_head() -> None:
+    """414 for a long URL, 431 for a long or crowded header section, before gunicorn's own
+    limits would answer the same in HTML."""
+    cfg = current_app.config
+    target = request.environ.get("RAW_URI") or (quote(request.path) + "?" + request.query_string.decode())
+    if len(target) > cfg["MAX_URL_LENGTH"]:
+        raise RequestURITooLarge(f"Keep the URL under {cfg['MAX_URL_LENGTH']} characters.")
+    if len(request.headers) > cfg["MAX_HEADER_COUNT"]:
+        raise RequestHeaderFieldsTooLarge(f"Send at most {cfg['MAX_HEADER_COUNT']} headers.")
+    for name, value in request.headers.items():
+        if len(name) + 2 + len(value) > cfg["MAX_HEADER_LENGTH"]:
+            raise RequestHeaderFieldsTooLarge(
+                f"The {name} header is longer than {cfg['MAX_HEADER_LENGTH']} characters."
+            )
 
 
 @event.listens_for(Engine, "connect")

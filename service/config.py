@@ -10,6 +10,8 @@ from typing import Any
 
 from dotenv import load_dotenv
 
+from .common.schemas import origin
+
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105
 
 
@@ -43,6 +45,29 @@ def _percent(env: Mapping[str, str], name: str, default: str) -> Decimal:
     if not value.is_finite() or not 0 <= value <= 100:
         raise ConfigError(f"{name} must be between 0 and 100, got {raw!r}")
     return value
+
+
+def _list(env: Mapping[str, str], name: str) -> list[str] | None:
+    """A comma-separated setting; None when unset."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def redirect_origins(config: Mapping[str, Any]) -> list[str]:
+    """ALLOWED_REDIRECT_ORIGINS normalised; by default the API's own origin and the browser
+    origins of CORS_ORIGINS (the sites that call the API are the ones people return to)."""
+    listed = config["ALLOWED_REDIRECT_ORIGINS"]
+    if listed is None:
+        listed = [config["PUBLIC_BASE_URL"], *config["CORS_ORIGINS"]]
+    origins = []
+    for url in listed:
+        normalised = origin(url)
+        if not normalised.startswith(("http://", "https://")) or normalised.endswith("//"):
+            raise ConfigError(f"ALLOWED_REDIRECT_ORIGINS: {url!r} is not an http(s) origin")
+        origins.append(normalised)
+    return origins
 
 
 def database_uri(raw: str | None, instance_path: str) -> str:
@@ -89,6 +114,10 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "SQLALCHEMY_DATABASE_URI": uri,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(uri, _int(env, "GUNICORN_THREADS", 1)),
         "MAX_CONTENT_LENGTH": _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024),
+        # Just below gunicorn's limits (gunicorn.conf.py), so the app answers first, in problem+json.
+        "MAX_URL_LENGTH": _int(env, "MAX_URL_LENGTH", 8000),
+        "MAX_HEADER_LENGTH": _int(env, "MAX_HEADER_LENGTH", 8000),
+        "MAX_HEADER_COUNT": _int(env, "MAX_HEADER_COUNT", 90),
         "ACCESS_TOKEN_TTL": _int(env, "ACCESS_TOKEN_TTL", 15 * 60),
         "REFRESH_TOKEN_TTL": _int(env, "REFRESH_TOKEN_TTL", 30 * 24 * 3600),
         "REFRESH_IDLE_TTL": _int(env, "REFRESH_IDLE_TTL", 7 * 24 * 3600),
@@ -104,7 +133,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_SIGNUP": env.get("RATELIMIT_SIGNUP", "5/hour"),
         "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "20/minute"),
-        "RATELIMIT_LOGIN_ACCOUNT": env.get("RATELIMIT_LOGIN_ACCOUNT", "5/minute"),
+        "LOGIN_FREE_FAILURES": _int(env, "LOGIN_FREE_FAILURES", 5),
+        "LOGIN_BACKOFF_MAX": _int(env, "LOGIN_BACKOFF_MAX", 15 * 60),
         "RATELIMIT_REFRESH": env.get("RATELIMIT_REFRESH", "30/minute"),
         "RATELIMIT_MESSAGES": env.get("RATELIMIT_MESSAGES", "30/minute"),
         "RATELIMIT_CONVERSATIONS": env.get("RATELIMIT_CONVERSATIONS", "20/hour"),
@@ -130,10 +160,13 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "STRIPE_TIMEOUT": _int(env, "STRIPE_TIMEOUT", 10),
         "PLATFORM_FEE_PERCENT": _percent(env, "PLATFORM_FEE_PERCENT", "10"),
         "PAST_DUE_GRACE_DAYS": _int(env, "PAST_DUE_GRACE_DAYS", 7),
-        "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
+        "CORS_ORIGINS": _list(env, "CORS_ORIGINS") or [],
+        "ALLOWED_REDIRECT_ORIGINS": _list(env, "ALLOWED_REDIRECT_ORIGINS"),
         "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        # The interactive docs are for developers; production shows them only when asked to.
+        "API_DOCS_ENABLED": _bool(env.get("API_DOCS_ENABLED"), app_env != "production"),
         # flask-smorest / OpenAPI
         "API_TITLE": "Creator subscription API",
         "API_VERSION": "v1",
@@ -142,13 +175,17 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "/docs",
         "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
-        "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": True},
+        # A token typed into the docs page must not outlive the tab in browser storage.
+        "OPENAPI_SWAGGER_UI_CONFIG": {"persistAuthorization": False},
         "API_SPEC_OPTIONS": {
             "info": {"description": "Memberships, services and products sold by creators to their followers."}
         },
     }
     if overrides:
         config.update(overrides)
+    config["ALLOWED_REDIRECT_ORIGINS"] = redirect_origins(config)
+    if not config["API_DOCS_ENABLED"]:
+        config["OPENAPI_SWAGGER_UI_PATH"] = None  # flask-smorest then registers no /docs
     check_config(config)
     return config
 

@@ -1,6 +1,6 @@
 """Every model, imported in one place for Alembic and the shell."""
 
-from .accounts.models import ApiKey, AuthSession, RefreshToken, User
+from .accounts.models import ApiKey, AuthSession, LoginFailures, RefreshToken, User
 from .billing.models import (
     CheckoutSession,
     ConnectedAccount,
@@ -68,6 +68,7 @@ __all__ = [
     "ReferralCode",
     "Job",
     "LocalObject",
+    "LoginFailures",
     "Message",
     "Offering",
     "Post",

@@ -14,12 +14,13 @@ tests/factories.py (state through the services, without HTTP).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import os
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import flask_migrate
@@ -98,6 +99,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
             "ARGON2_MEMORY_KIB": 1024,
             # The schedule runs when a test ticks it, never behind its back.
             "JOBS_RUN_PERIODIC": False,
+            # The sites the tests' buyers and creators come back to.
+            "ALLOWED_REDIRECT_ORIGINS": ["https://app.example", "https://app.example.com"],
         }
     )
     app.test_client_class = JobsWaitingClient
@@ -355,3 +358,20 @@ def assert_problem(rv, status: int, code: str | None = None) -> dict[str, Any]:
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+@contextlib.contextmanager
+def recorded_statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app's engine runs meanwhile."""
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sqla_event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sqla_event.remove(engine, "before_cursor_execute", record)

@@ -8,6 +8,9 @@
    kind of intruder — a follower of the owner, another creator, and another
    creator's API key — must get 403 or 404. Operations on resources that are
    not anybody's private business go in SHARED with the reason.
+3. Every authenticated operation names in `x-api-key-scope` what an API key needs
+   to call it; a key with only `read` can do no write, and the owner's key with
+   exactly the named scope can do what the owner can.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 import pytest
 
 from .billing_helpers import buy, onboard, start_checkout
-from .conftest import create_creator, sign_up
+from .conftest import assert_problem, create_creator, sign_up
 
 PUBLIC = {
     ("get", "/healthz"),
@@ -63,6 +66,17 @@ def owned(method: str, path: str):
         return builder
 
     return register
+
+
+ALL_SCOPES = ["read", "catalog", "messaging", "billing"]
+
+
+def api_key_headers(client, account, scopes: list[str] | None = None) -> dict[str, str]:
+    """A Bearer header with a new API key of the account's (`read` only unless told)."""
+    body: dict[str, Any] = {"name": "k"} if scopes is None else {"name": "k", "scopes": scopes}
+    rv = client.post("/v1/me/api-keys", json=body, headers=account.headers)
+    assert rv.status_code == 201, rv.get_json()
+    return {"Authorization": f"Bearer {rv.get_json()['key']}"}
 
 
 @owned("delete", "/v1/me/api-keys/{key_id}")
@@ -362,8 +376,7 @@ def intruder(request, client, signup, make_creator):
         make_creator(account)
         if request.param == "other creator":
             return account.headers
-        key = client.post("/v1/me/api-keys", json={"name": "k"}, headers=account.headers).get_json()["key"]
-        return {"Authorization": f"Bearer {key}"}
+        return api_key_headers(client, account, ALL_SCOPES)  # scopes are not what is tested here
 
     return _make
 
@@ -392,9 +405,63 @@ def test_intruders_cannot_read_private_things(client, owner, intruder, make_offe
 CREATOR_OPERATIONS = sorted(op for op in OWNED if not op[1].startswith("/v1/me/"))
 
 
+def _scope(client, method: str, path: str) -> str:
+    return _spec(client)["paths"][path][method]["x-api-key-scope"]
+
+
 @pytest.mark.parametrize("operation", CREATOR_OPERATIONS, ids=lambda o: f"{o[0].upper()} {o[1]}")
-def test_owner_api_key_can_do_what_the_owner_can(client, owner, make_offering, operation):
+def test_owner_api_key_with_the_scope_can_do_what_the_owner_can(client, owner, make_offering, operation):
     url, body = OWNED[operation](client, owner, make_offering)
-    key = client.post("/v1/me/api-keys", json={"name": "k"}, headers=owner.headers).get_json()["key"]
-    rv = client.open(url, method=operation[0].upper(), json=body, headers={"Authorization": f"Bearer {key}"})
+    headers = api_key_headers(client, owner, [_scope(client, *operation)])
+    rv = client.open(url, method=operation[0].upper(), json=body, headers=headers)
     assert rv.status_code < 300, (operation, rv.get_json())
+
+
+def test_every_authenticated_operation_names_its_scope_and_writes_need_more_than_read(client):
+    spec = _spec(client)
+    for method, path, op in _operations(spec):
+        if not op.get("security") or (method, path) in PUBLIC:
+            continue
+        scope = op.get("x-api-key-scope")
+        assert scope in {*ALL_SCOPES, "none"}, f"{method.upper()} {path} names no API key scope"
+        if method != "get":
+            assert scope != "read", f"{method.upper()} {path} writes with a read-only key"
+    # The scopes are explained where clients read about authentication.
+    description = spec["components"]["securitySchemes"]["bearerAuth"]["description"]
+    assert all(f"`{scope}`" in description for scope in ALL_SCOPES)
+
+
+def test_a_read_only_key_can_do_no_write(client, owner):
+    headers = api_key_headers(client, owner)
+    checked = 0
+    for method, path, op in _operations(_spec(client)):
+        if method == "get" or not _requires_auth(op):
+            continue
+        body = {} if method in {"post", "put", "patch"} else None
+        rv = client.open(_fill(path), method=method.upper(), json=body, headers=headers)
+        expected = "api_key_not_allowed" if op["x-api-key-scope"] == "none" else "insufficient_scope"
+        assert_problem(rv, 403, expected)
+        if expected == "insufficient_scope":
+            assert rv.get_json()["required_scope"] == op["x-api-key-scope"]
+            assert rv.get_json()["type"] == "/problems/insufficient_scope"
+        checked += 1
+    assert checked > 30
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "scope"),
+    [
+        ("post", "/v1/purchases/{purchase_id}/refund", "billing"),
+        ("post", "/v1/creators/{handle}/payouts/onboarding", "billing"),
+        ("post", "/v1/checkout/sessions", "billing"),
+        ("post", "/v1/subscriptions/{subscription_id}/change", "billing"),
+        ("post", "/v1/creators/{handle}/offerings", "catalog"),
+        ("post", "/v1/conversations/{conversation_id}/messages", "messaging"),
+    ],
+)
+def test_money_and_writes_need_their_own_scope(client, owner, method, path, scope):
+    assert _scope(client, method, path) == scope
+    others = [s for s in ALL_SCOPES if s != scope]
+    headers = api_key_headers(client, owner, others)
+    rv = client.open(_fill(path), method=method.upper(), json={}, headers=headers)
+    assert_problem(rv, 403, "insufficient_scope")

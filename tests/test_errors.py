@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import runpy
+from pathlib import Path
+
 import pytest
 
 from .conftest import TEST_PASSWORD, assert_problem
@@ -151,3 +154,34 @@ def test_unexpected_exception_returns_generic_500_without_trace(client, monkeypa
 def test_lone_surrogate_in_a_string_returns_422_not_a_driver_error(client):
     body = b'{"email": "s@example.com", "password": "long enough pass", "display_name": "a\\ud800b"}'
     assert "display_name" in assert_problem(post_raw(client, SIGNUP, body), 422)["errors"]
+
+
+def test_a_url_over_the_limit_is_a_414_problem(client, app):
+    limit = app.config["MAX_URL_LENGTH"]
+    assert client.get("/healthz?pad=" + "a" * (limit - 20)).status_code == 200
+    body = assert_problem(client.get("/healthz?pad=" + "a" * limit), 414, "url_too_long")
+    assert body["type"] == "/problems/url_too_long"
+
+
+def test_a_long_header_is_a_431_problem(client, app):
+    limit = app.config["MAX_HEADER_LENGTH"]
+    assert client.get("/healthz", headers={"X-Pad": "a" * (limit - 20)}).status_code == 200
+    rv = client.get("/healthz", headers={"X-Pad": "a" * limit})
+    assert assert_problem(rv, 431, "headers_too_large")["type"] == "/problems/headers_too_large"
+
+
+def test_too_many_headers_is_a_431_problem(client, app):
+    headers = {f"X-Pad-{i}": "1" for i in range(app.config["MAX_HEADER_COUNT"] + 1)}
+    assert_problem(client.get("/healthz", headers=headers), 431, "headers_too_large")
+
+
+def test_the_apps_limits_sit_below_gunicorns(app):
+    settings = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    assert app.config["MAX_URL_LENGTH"] + len("OPTIONS  HTTP/1.1") < settings["limit_request_line"]
+    assert app.config["MAX_HEADER_LENGTH"] < settings["limit_request_field_size"]
+    assert app.config["MAX_HEADER_COUNT"] < settings["limit_request_fields"]
+
+
+def test_a_body_over_the_limit_is_a_typed_problem(client):
+    rv = post_raw(client, SIGNUP, b"x" * (1024 * 1024 + 1))
+    assert assert_problem(rv, 413, "body_too_large")["type"] == "/problems/body_too_large"

@@ -5,7 +5,13 @@ from __future__ import annotations
 import re
 
 # Routes that serve the documentation itself.
-DOC_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "docs_assets"}
+DOC_ENDPOINTS = {
+    "static",
+    "api-docs.openapi_json",
+    "api-docs.openapi_swagger_ui",
+    "docs_assets",
+    "docs_root",
+}
 
 
 def _spec_path(rule: str) -> str:

@@ -15,17 +15,36 @@ from flask import g, request
 from flask_smorest import Blueprint
 
 from ..common.errors import Forbidden
+from ..extensions import db
 from . import service
 from .models import User
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-BEARER_SCHEME = {"type": "http", "scheme": "bearer", "description": "Access token or creator API key"}
+# Where each operation documents what an API key needs to call it.
+SCOPE_EXTENSION = "x-api-key-scope"
+LOGIN_ONLY = "none"
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": (
+        "An access token (from a password login: may call every operation), or a creator's API"
+        f" key (`csk_…`), which may call an operation only with the scope its `{SCOPE_EXTENSION}`"
+        f" names (`{LOGIN_ONLY}`: never). Scopes: "
+        + "; ".join(f"`{name}`: {meaning}" for name, meaning in service.SCOPES.items())
+        + "."
+    ),
+}
 
 
 class ApiKeyNotAllowed(Forbidden):
     code = "api_key_not_allowed"
     title = "API keys cannot do this; log in with a password"
+
+
+class InsufficientScope(Forbidden):
+    code = "insufficient_scope"
+    title = "This API key lacks the scope this needs"
 
 
 def _bearer() -> str | None:
@@ -40,13 +59,19 @@ def _authenticate(token: str) -> None:
     if token.startswith(service.API_KEY_PREFIX):
         api_key = service.authenticate_api_key(token)
         g.current_user, g.session_id, g.api_key_id = api_key.user, None, api_key.id
+        g.api_key_scopes = frozenset(api_key.scopes)
+        if service.note_api_key_use(api_key):
+            db.session.commit()  # nothing else is in this transaction yet
     else:
         session = service.authenticate_access_token(token)
         g.current_user, g.session_id, g.api_key_id = session.user, session.id, None
 
 
-def auth_required(*, api_key: bool = True) -> Callable[[F], F]:
-    """Require a valid bearer token; with api_key=False, only a logged-in session."""
+def auth_required(scope: str = service.READ, *, api_key: bool = True) -> Callable[[F], F]:
+    """Require a valid bearer token. An API key also needs `scope` (writes name theirs);
+    with api_key=False, only a logged-in session will do."""
+    if scope not in service.SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
 
     def decorator(func: F) -> F:
         @wraps(func)
@@ -55,14 +80,24 @@ def auth_required(*, api_key: bool = True) -> Callable[[F], F]:
             if token is None:
                 raise service.InvalidToken("Send an Authorization: Bearer token.")
             _authenticate(token)
-            if not api_key and g.api_key_id is not None:
-                raise ApiKeyNotAllowed()
+            if g.api_key_id is not None:
+                if not api_key:
+                    raise ApiKeyNotAllowed()
+                if scope not in g.api_key_scopes:
+                    raise InsufficientScope(
+                        f"This API key needs the {scope!r} scope for this; make a key that has it.",
+                        required_scope=scope,
+                    )
             return func(*args, **kwargs)
 
         responses: dict[int, str] = {401: "UNAUTHORIZED"}
-        if not api_key:
+        if not api_key or scope != service.READ:
             responses[403] = "FORBIDDEN"
-        documented = Blueprint.doc(security=[{"bearerAuth": []}], responses=responses)(wrapper)
+        documented = Blueprint.doc(
+            security=[{"bearerAuth": []}],
+            responses=responses,
+            **{SCOPE_EXTENSION: scope if api_key else LOGIN_ONLY},
+        )(wrapper)
         return documented
 
     return decorator
@@ -80,9 +115,11 @@ def auth_optional() -> Callable[[F], F]:
                 _authenticate(token)
             return func(*args, **kwargs)
 
-        documented = Blueprint.doc(security=[{}, {"bearerAuth": []}], responses={401: "UNAUTHORIZED"})(
-            wrapper
-        )
+        documented = Blueprint.doc(
+            security=[{}, {"bearerAuth": []}],
+            responses={401: "UNAUTHORIZED"},
+            **{SCOPE_EXTENSION: service.READ},
+        )(wrapper)
         return documented
 
     return decorator

@@ -50,6 +50,28 @@ class ApiKey(IdMixin, CreatedMixin, Base):
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Space-separated, like OAuth scopes; `read` is always among them.
+    scope_text: Mapped[str] = mapped_column("scopes", String(100), default="read", server_default="read")
+    expires_at: Mapped[datetime | None]
+    # Kept to the minute: a write per request would cost more than it tells.
+    last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.scope_text.split()
+
+
+class LoginFailures(Base):
+    """Wrong passwords for one e-mail from one client address, for the growing delay.
+
+    Keyed by a digest of the pair: neither the e-mail nor the address is kept in clear."""
+
+    __tablename__ = "login_failures"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int]
+    last_failed_at: Mapped[datetime] = mapped_column(index=True)
+    blocked_until: Mapped[datetime | None]

@@ -29,13 +29,6 @@ blp = Blueprint("accounts", __name__, url_prefix="/v1", description="Sign-up, lo
 RATE_LIMITED = {429: "TOO_MANY_REQUESTS"}
 
 
-def _login_email() -> str:
-    """Rate-limit key for login attempts against one account, whatever the address."""
-    body = request.get_json(silent=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    return "login:" + (service.normalise_email(email) if isinstance(email, str) else "")
-
-
 @blp.route("/auth/signup", methods=["POST"])
 @limiter.limit(lambda: current_app.config["RATELIMIT_SIGNUP"])
 @blp.arguments(SignupSchema)
@@ -55,16 +48,24 @@ def signup(data):
 
 @blp.route("/auth/login", methods=["POST"])
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"], key_func=_login_email)
 @blp.arguments(LoginSchema)
 @blp.response(200, TokensSchema)
 @blp.doc(responses={401: "UNAUTHORIZED", **RATE_LIMITED})
 def login(data):
     """Log in with e-mail and password
 
-    A wrong password and an unknown e-mail get the same answer.
+    A wrong password and an unknown e-mail get the same answer. After a few
+    wrong passwords for one e-mail from one address, that address must wait
+    (429 with `Retry-After`), twice as long after each further one; the same
+    account from elsewhere is not slowed down.
     """
-    tokens = service.log_in(email=data["email"], password=data["password"])
+    try:
+        tokens = service.log_in(
+            email=data["email"], password=data["password"], client_address=request.remote_addr or ""
+        )
+    except service.InvalidCredentials:
+        db.session.commit()  # keep the count of failures
+        raise
     db.session.commit()
     return tokens
 
@@ -90,7 +91,7 @@ def refresh(data):
 
 
 @blp.route("/auth/logout", methods=["POST"])
-@auth_required()
+@auth_required(api_key=False)
 @blp.arguments(RefreshSchema)
 @blp.response(204)
 def logout(data):
@@ -149,18 +150,15 @@ def create_api_key(data):
     """Create an API key (creators)
 
     The key is shown in this response only; store it safely. Use it as a
-    Bearer token from your own scripts: it can do what you can do, except
-    manage your account and keys.
+    Bearer token from your own scripts: it can read what you can read, and
+    write only within its `scopes` (403 `insufficient_scope` otherwise); it
+    never manages your account and keys. Each operation names the scope it
+    needs in `x-api-key-scope`. Changing your password revokes every key.
     """
-    api_key, secret = service.create_api_key(user=current_user(), name=data["name"])
+    api_key, secret = service.create_api_key(user=current_user(), **data)
     db.session.commit()
-    return {
-        "id": api_key.id,
-        "name": api_key.name,
-        "prefix": api_key.prefix,
-        "created_at": api_key.created_at,
-        "key": secret,
-    }
+    fields = ("id", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at")
+    return {**{name: getattr(api_key, name) for name in fields}, "key": secret}
 
 
 @blp.route("/me/api-keys", methods=["GET"])
@@ -168,7 +166,7 @@ def create_api_key(data):
 @blp.arguments(CursorArgs, location="query")
 @blp.response(200, page_schema(ApiKeySchema))
 def list_api_keys(args):
-    """Your active API keys (without their secrets)"""
+    """Your API keys that are not revoked, expired ones included (without their secrets)"""
     return service.list_api_keys(user=current_user(), limit=args["limit"], cursor=args["cursor"])
 
 

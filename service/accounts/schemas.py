@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from ..common.schemas import BaseSchema, Trimmed
+from ..common.schemas import BaseSchema, StrictInteger, Trimmed
 from .passwords import MAX_LENGTH, MIN_LENGTH
+from .service import SCOPES
 
 NAME = ma.validate.Length(min=1, max=100)
 
@@ -66,8 +67,26 @@ class ExportSchema(BaseSchema):
     user = ma.fields.Dict(required=True)
 
 
+SCOPES_DOC = "; ".join(f"`{name}`: {meaning}" for name, meaning in SCOPES.items())
+
+
 class ApiKeyCreateSchema(BaseSchema):
     name = Trimmed(required=True, validate=NAME)
+    scopes = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(list(SCOPES))),
+        validate=ma.validate.Length(max=len(SCOPES)),
+        metadata={"description": f"What the key may do; `read` only when left out. {SCOPES_DOC}"},
+    )
+    expires_at = ma.fields.AwareDateTime(metadata={"description": "When the key stops working"})
+    expires_in_days = StrictInteger(
+        validate=ma.validate.Range(min=1, max=3650),
+        metadata={"description": "Or: how many days from now the key stops working"},
+    )
+
+    @ma.validates_schema
+    def _one_expiry(self, data: dict, **kwargs: object) -> None:
+        if "expires_at" in data and "expires_in_days" in data:
+            raise ma.ValidationError("Give expires_at or expires_in_days, not both.", "expires_in_days")
 
 
 class ApiKeySchema(BaseSchema):
@@ -76,7 +95,12 @@ class ApiKeySchema(BaseSchema):
     prefix = ma.fields.String(
         required=True, metadata={"description": "First characters of the key, to recognise it"}
     )
+    scopes = ma.fields.List(ma.fields.String(), required=True)
     created_at = ma.fields.DateTime(required=True)
+    expires_at = ma.fields.DateTime(required=True, allow_none=True, metadata={"description": "null: never"})
+    last_used_at = ma.fields.DateTime(
+        required=True, allow_none=True, metadata={"description": "To the minute; null: never used"}
+    )
 
 
 class ApiKeyCreatedSchema(ApiKeySchema):

@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..common import clock, security
-from ..common.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
+from ..common.db import insert_or_ignore
+from ..common.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable
 from ..common.pagination import paginate
 from ..extensions import db
 from . import signals
-from .models import ApiKey, AuthSession, RefreshToken, User
+from .models import ApiKey, AuthSession, LoginFailures, RefreshToken, User
 from .passwords import password_problems
 
 API_KEY_PREFIX = "csk_"
+
+# What an API key may do besides reading; a login session may do everything.
+READ = "read"
+SCOPES = {
+    READ: "read everything you can see (every key has it)",
+    "catalog": "change your shop: profile, offerings, prices, posts, referral rewards, upgrade offers",
+    "messaging": "follow, write conversations and broadcasts, block and report",
+    "billing": "move money: buy, change or cancel subscriptions, refund, payout onboarding",
+}
+# How stale last_used_at may be: one write a minute per key, not one per request.
+LAST_USED_PRECISION = timedelta(minutes=1)
+LOGIN_FAILURE_MEMORY = timedelta(days=1)
 
 # What the domains after accounts add to a user's export: functions of the user returning
 # {section name: JSON-able data}, listed by create_app under this key.
@@ -55,6 +69,15 @@ class RefreshTokenReused(InvalidToken):
 class NotACreator(Forbidden):
     code = "not_a_creator"
     title = "Only creators can do this; create a creator profile first"
+
+
+class ExpiryInThePast(Unprocessable):
+    code = "invalid_expiry"
+    title = "An API key's expiry must be in the future"
+
+
+class LoginDelayed(TooManyRequests):
+    title = "Too many wrong passwords; wait before trying again"
 
 
 class WrongCurrentPassword(Forbidden):
@@ -100,20 +123,60 @@ def sign_up(*, email: str, password: str, display_name: str, referral_code: str 
     return _start_session(user)
 
 
-def log_in(*, email: str, password: str) -> Tokens:
-    """Exchange e-mail and password for tokens. Raises InvalidCredentials.
+def log_in(*, email: str, password: str, client_address: str) -> Tokens:
+    """Exchange e-mail and password for tokens. Raises InvalidCredentials (after recording
+    the failure: the caller commits it), LoginDelayed.
 
     An unknown e-mail costs the same hash verification as a wrong password, so
-    neither the answer nor its timing tells which one it was.
+    neither the answer nor its timing tells which one it was. Wrong passwords slow down
+    only the address that sends them (see `_record_failure`): someone guessing at a
+    victim's e-mail cannot lock the victim out.
     """
-    user = db.session.scalar(
-        select(User).where(User.email == normalise_email(email), User.deleted_at.is_(None))
-    )
+    email = normalise_email(email)
+    throttle_key = security.digest(f"{email}\n{client_address}")
+    failures = db.session.get(LoginFailures, throttle_key)
+    now = clock.utcnow()
+    if failures is not None and failures.blocked_until is not None and failures.blocked_until > now:
+        wait = math.ceil((failures.blocked_until - now).total_seconds())
+        raise LoginDelayed(f"Too many wrong passwords from here; try again in {wait} s.", retry_after=wait)
+    user = db.session.scalar(select(User).where(User.email == email, User.deleted_at.is_(None)))
     if not security.verify_password(user.password_hash if user else None, password) or user is None:
+        _record_failure(throttle_key)
         raise InvalidCredentials()
+    if failures is not None:
+        db.session.delete(failures)
     if security.password_needs_rehash(user.password_hash or ""):
         user.password_hash = security.hash_password(password)
     return _start_session(user)
+
+
+def _record_failure(throttle_key: str) -> None:
+    """Count a wrong password for one e-mail from one address. The first LOGIN_FREE_FAILURES
+    cost nothing; from then on each makes that address wait twice as long as the last
+    (1 s, 2 s, 4 s … up to LOGIN_BACKOFF_MAX). A day without failures forgets them."""
+    cfg = current_app.config
+    now = clock.utcnow()
+    forgotten = now - LOGIN_FAILURE_MEMORY
+    # The day's stale pairs go with the next failure: the table holds one day of them at most.
+    db.session.execute(delete(LoginFailures).where(LoginFailures.last_failed_at < forgotten))
+    insert_or_ignore(db.session, LoginFailures, {"key": throttle_key, "failures": 0, "last_failed_at": now})
+    # One statement, so concurrent failures all count.
+    count = db.session.execute(
+        update(LoginFailures)
+        .where(LoginFailures.key == throttle_key)
+        .values(failures=LoginFailures.failures + 1, last_failed_at=now)
+        .returning(LoginFailures.failures)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    over = count - cfg["LOGIN_FREE_FAILURES"]
+    if over >= 0:
+        delay = min(2 ** min(over, 30), cfg["LOGIN_BACKOFF_MAX"])
+        db.session.execute(
+            update(LoginFailures)
+            .where(LoginFailures.key == throttle_key)
+            .values(blocked_until=now + timedelta(seconds=delay))
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _start_session(user: User) -> Tokens:
@@ -206,7 +269,25 @@ def authenticate_api_key(key: str) -> ApiKey:
     api_key = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == security.digest(key)))
     if api_key is None or api_key.revoked_at is not None or api_key.user.deleted_at is not None:
         raise InvalidToken()
+    if api_key.expires_at is not None and api_key.expires_at <= clock.utcnow():
+        raise InvalidToken("This API key has expired.")
     return api_key
+
+
+def note_api_key_use(api_key: ApiKey) -> bool:
+    """Move last_used_at to now when it is older than LAST_USED_PRECISION; True when it wrote
+    (the caller commits). Concurrent requests of one key write it once."""
+    now = clock.utcnow()
+    if api_key.last_used_at is not None and api_key.last_used_at > now - LAST_USED_PRECISION:
+        return False
+    stale = (ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at <= now - LAST_USED_PRECISION)
+    db.session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == api_key.id, stale)
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return True
 
 
 def update_user(
@@ -218,13 +299,15 @@ def update_user(
     current_password: str | None = None,
 ) -> User:
     """Change display name and/or password. A new password needs the current one
-    and ends every other session. Raises WrongCurrentPassword, WeakPassword."""
+    and ends every other session and every API key. Raises WrongCurrentPassword, WeakPassword."""
     if password is not None:
         if current_password is None or not security.verify_password(user.password_hash, current_password):
             raise WrongCurrentPassword()
         _check_password(password, email=user.email)
         user.password_hash = security.hash_password(password)
         revoke_sessions(user=user, keep=current_session_id)
+        # A key made under the old password may be what leaked it.
+        _revoke_api_keys(user=user)
     if display_name is not None:
         user.display_name = display_name
     db.session.flush()
@@ -238,6 +321,15 @@ def revoke_sessions(*, user: User, keep: uuid.UUID | None = None) -> None:
     db.session.execute(stmt.values(revoked_at=clock.utcnow()).execution_options(synchronize_session=False))
 
 
+def _revoke_api_keys(*, user: User) -> None:
+    db.session.execute(
+        update(ApiKey)
+        .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=clock.utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
 def delete_user(*, user: User) -> None:
     """Anonymise the account and end its sessions and keys; money records stay.
 
@@ -245,12 +337,7 @@ def delete_user(*, user: User) -> None:
     """
     now = clock.utcnow()
     revoke_sessions(user=user)
-    db.session.execute(
-        update(ApiKey)
-        .where(ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    _revoke_api_keys(user=user)
     user.email = f"deleted-{user.id}@deleted.invalid"
     user.display_name = "Deleted user"
     user.password_hash = None
@@ -287,7 +374,10 @@ def export_user(*, user: User) -> dict[str, Any]:
                 "id": str(k.id),
                 "name": k.name,
                 "prefix": k.prefix,
+                "scopes": k.scopes,
                 "created_at": k.created_at.isoformat(),
+                "expires_at": k.expires_at.isoformat() if k.expires_at else None,
+                "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
                 "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
             }
             for k in keys
@@ -299,13 +389,35 @@ def export_user(*, user: User) -> dict[str, Any]:
     return data
 
 
-def create_api_key(*, user: User, name: str) -> tuple[ApiKey, str]:
-    """Make a key; the secret is returned once and only its hash is kept. Raises NotACreator."""
+def create_api_key(
+    *,
+    user: User,
+    name: str,
+    scopes: list[str] | None = None,
+    expires_at: datetime | None = None,
+    expires_in_days: int | None = None,
+) -> tuple[ApiKey, str]:
+    """Make a key with `read` plus the scopes asked for, expiring when told (at a time, or
+    after some days) or never. The secret is returned once and only its hash is kept.
+    Raises NotACreator, ExpiryInThePast."""
     # `creator` is the back-reference the creators domain adds to User.
     if getattr(user, "creator", None) is None:
         raise NotACreator()
+    now = clock.utcnow()
+    if expires_in_days is not None:
+        expires_at = now + timedelta(days=expires_in_days)
+    if expires_at is not None and expires_at <= now:
+        raise ExpiryInThePast()
+    granted = {READ, *(scopes or ())}
     secret = security.new_secret(API_KEY_PREFIX)
-    api_key = ApiKey(user=user, name=name, prefix=secret[:12], key_hash=security.digest(secret))
+    api_key = ApiKey(
+        user=user,
+        name=name,
+        prefix=secret[:12],
+        key_hash=security.digest(secret),
+        scope_text=" ".join(scope for scope in SCOPES if scope in granted),
+        expires_at=expires_at,
+    )
     db.session.add(api_key)
     db.session.flush()
     return api_key, secret

@@ -38,7 +38,7 @@ OWNER_ERRORS = {403: "FORBIDDEN", 404: "NOT_FOUND"}
 
 
 @blp.route("/checkout/sessions", methods=["POST"])
-@auth_required()
+@auth_required("billing")
 @limiter.limit(lambda: current_app.config["RATELIMIT_CHECKOUT"], key_func=per_user_key)
 @idempotent
 @blp.arguments(CheckoutCreateSchema)
@@ -94,7 +94,7 @@ def get_subscription(subscription_id: uuid.UUID):
 
 
 @blp.route("/subscriptions/<uuid:subscription_id>/cancel", methods=["POST"])
-@auth_required()
+@auth_required("billing")
 @idempotent
 @blp.arguments(CancelSchema)
 @blp.response(200, SubscriptionSchema)
@@ -112,7 +112,7 @@ def cancel_subscription(data, subscription_id: uuid.UUID):
 
 
 @blp.route("/subscriptions/<uuid:subscription_id>/resume", methods=["POST"])
-@auth_required()
+@auth_required("billing")
 @blp.response(200, SubscriptionSchema)
 @blp.doc(responses={404: "NOT_FOUND", 409: "CONFLICT", 502: "BAD_GATEWAY"})
 def resume_subscription(subscription_id: uuid.UUID):
@@ -125,7 +125,7 @@ def resume_subscription(subscription_id: uuid.UUID):
 
 
 @blp.route("/subscriptions/<uuid:subscription_id>/change", methods=["POST"])
-@auth_required()
+@auth_required("billing")
 @idempotent
 @blp.arguments(ChangeSchema)
 @blp.response(200, SubscriptionSchema)
@@ -144,7 +144,7 @@ def change_subscription(data, subscription_id: uuid.UUID):
 
 
 @blp.route("/billing/portal", methods=["POST"])
-@auth_required()
+@auth_required("billing")
 @blp.arguments(PortalCreateSchema)
 @blp.response(201, UrlSchema)
 @blp.doc(responses={404: "NOT_FOUND", 502: "BAD_GATEWAY"})
@@ -184,7 +184,7 @@ def list_sales(args, handle: str):
 
 
 @blp.route("/purchases/<uuid:purchase_id>/refund", methods=["POST"])
-@auth_required()
+@auth_required("billing")
 @idempotent
 @blp.arguments(RefundCreateSchema)
 @blp.response(200, PurchaseSchema)
@@ -198,7 +198,7 @@ def refund_purchase(data, purchase_id: uuid.UUID):
 
 
 @blp.route("/creators/<string:handle>/payouts/onboarding", methods=["POST"])
-@auth_required()
+@auth_required("billing")
 @blp.arguments(OnboardingSchema)
 @blp.response(201, UrlSchema)
 @blp.doc(responses={**OWNER_ERRORS, 502: "BAD_GATEWAY"})

@@ -3,22 +3,10 @@ from __future__ import annotations
 import marshmallow as ma
 
 from ..common.pagination import CursorArgs
-from ..common.schemas import BaseSchema, StrictInteger
+from ..common.schemas import BaseSchema, RedirectUrl, StrictInteger
 from ..followers.schemas import UserBriefSchema
 from .models import FINAL_STATUSES, LIVE_STATUSES, Subscription
 from .rules import ACCESS_RULE
-
-
-class RedirectUrl(ma.fields.Url):
-    """Where the provider sends the buyer back: http(s) only, kept short."""
-
-    def __init__(self, *, required: bool = False) -> None:
-        super().__init__(
-            schemes={"http", "https"},
-            require_tld=False,
-            validate=ma.validate.Length(max=2048),
-            required=required,
-        )
 
 
 class CheckoutCreateSchema(BaseSchema):

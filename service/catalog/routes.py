@@ -42,7 +42,7 @@ def creator_page(handle: str):
 
 
 @blp.route("/creators/<string:handle>/offerings", methods=["POST"])
-@auth_required()
+@auth_required("catalog")
 @blp.arguments(OfferingCreateSchema)
 @blp.response(201, OfferingSchema)
 @blp.doc(responses=OWNER_ERRORS)
@@ -85,7 +85,7 @@ def get_offering(offering_id: uuid.UUID):
 
 
 @blp.route("/offerings/<uuid:offering_id>", methods=["PATCH"])
-@auth_required()
+@auth_required("catalog")
 @blp.arguments(OfferingUpdateSchema)
 @blp.response(200, OfferingSchema)
 @blp.doc(responses=OWNER_ERRORS)
@@ -98,7 +98,7 @@ def update_offering(data, offering_id: uuid.UUID):
 
 
 @blp.route("/offerings/<uuid:offering_id>/publish", methods=["POST"])
-@auth_required()
+@auth_required("catalog")
 @blp.response(200, OfferingSchema)
 @blp.doc(responses={**OWNER_ERRORS, 422: "UNPROCESSABLE_ENTITY"})
 def publish_offering(offering_id: uuid.UUID):
@@ -111,7 +111,7 @@ def publish_offering(offering_id: uuid.UUID):
 
 
 @blp.route("/offerings/<uuid:offering_id>/archive", methods=["POST"])
-@auth_required()
+@auth_required("catalog")
 @blp.response(200, OfferingSchema)
 @blp.doc(responses=OWNER_ERRORS)
 def archive_offering(offering_id: uuid.UUID):
@@ -124,7 +124,7 @@ def archive_offering(offering_id: uuid.UUID):
 
 
 @blp.route("/offerings/<uuid:offering_id>/prices", methods=["POST"])
-@auth_required()
+@auth_required("catalog")
 @blp.arguments(PriceCreateSchema)
 @blp.response(201, PriceSchema)
 @blp.doc(responses=OWNER_ERRORS)
@@ -141,7 +141,7 @@ def add_price(data, offering_id: uuid.UUID):
 
 
 @blp.route("/prices/<uuid:price_id>/archive", methods=["POST"])
-@auth_required()
+@auth_required("catalog")
 @blp.response(200, PriceSchema)
 @blp.doc(responses={**OWNER_ERRORS, 422: "UNPROCESSABLE_ENTITY"})
 def archive_price(price_id: uuid.UUID):

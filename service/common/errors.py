@@ -58,6 +58,16 @@ class Unprocessable(DomainError):
     title = "The request cannot be processed"
 
 
+class TooManyRequests(DomainError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests; wait before trying again"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.headers = {"Retry-After": str(max(1, retry_after))}
+
+
 class ServiceUnavailable(DomainError):
     status = 503
     code = "service_unavailable"

@@ -37,10 +37,15 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "body_too_large",
+    414: "url_too_long",
     415: "unsupported_media_type",
     422: "validation_failed",
     429: "rate_limited",
+    431: "headers_too_large",
 }
+# Answers a client acts on (wait, or send less) carry a problem type like the domain's own;
+# the other bare HTTP errors say all with their status (type about:blank).
+_TYPED = {413, 414, 429, 431}
 
 
 def _flatten_messages(messages: Any) -> Any:
@@ -78,6 +83,8 @@ class Api(flask_smorest.Api):
             k: v for k, v in error.get_headers() if k.lower() not in {"content-type", "content-length"}
         }
         headers.update(data.get("headers") or {})
+        if status == 429 and "Retry-After" not in headers:
+            headers["Retry-After"] = str(_seconds_to_wait(error))
         code = data.get("code") or _HTTP_CODES.get(status)
         errors = None
         detail = data.get("message") or error.description
@@ -87,8 +94,21 @@ class Api(flask_smorest.Api):
             errors = _flatten_messages(data["messages"])
             detail = "The request does not match the schema; see errors."
         return problem_response(
-            status, detail=detail, code=code, errors=errors, headers=headers, plain=errors is None
+            status,
+            detail=detail,
+            code=code,
+            errors=errors,
+            headers=headers,
+            plain=errors is None and status not in _TYPED,
         )
+
+
+def _seconds_to_wait(error: HTTPException) -> int:
+    """A rate limit's window: the longest a client must wait (Flask-Limiter sets the exact
+    Retry-After itself while its headers are on)."""
+    runtime_limit = getattr(error, "limit", None)
+    item = getattr(runtime_limit, "limit", None)
+    return int(item.get_expiry()) if item is not None else 60
 
 
 def _body(req) -> bytes:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import marshmallow as ma
+from flask import current_app
 
 
 def _unstorable(value: Any) -> bool:
@@ -74,3 +76,39 @@ class MoneySchema(BaseSchema):
 
     amount = ma.fields.Integer(required=True)
     currency = ma.fields.String(required=True)
+
+
+def origin(url: str) -> str:
+    """scheme://host[:port] of a URL, lower-cased and without the scheme's default port."""
+    parts = urlsplit(url.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return ""
+    if port is None or (scheme, port) in (("http", 80), ("https", 443)):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+class RedirectUrl(ma.fields.Url):
+    """Where a provider's page sends the person back: http(s), kept short, and on one of
+    ALLOWED_REDIRECT_ORIGINS, so our pages and Stripe's never forward anyone to a stranger."""
+
+    default_error_messages = {"foreign_origin": "Redirects may only go to an allowed origin: {allowed}."}
+
+    def __init__(self, *, required: bool = False) -> None:
+        super().__init__(
+            schemes={"http", "https"},
+            require_tld=False,
+            validate=ma.validate.Length(max=2048),
+            required=required,
+            metadata={"description": "Must be on one of the origins in ALLOWED_REDIRECT_ORIGINS"},
+        )
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        url: str = super()._deserialize(value, attr, data, **kwargs)
+        allowed = current_app.config["ALLOWED_REDIRECT_ORIGINS"]
+        if origin(url) not in allowed:
+            raise self.make_error("foreign_origin", allowed=", ".join(allowed))
+        return url

@@ -14,7 +14,7 @@ blp = Blueprint("content", __name__, url_prefix="/v1", description="Posts for fo
 
 
 @blp.route("/creators/<string:handle>/posts", methods=["POST"])
-@auth_required()
+@auth_required("catalog")
 @blp.arguments(PostCreateSchema)
 @blp.response(201, PostSchema)
 @blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND", 422: "UNPROCESSABLE_ENTITY"})

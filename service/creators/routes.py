@@ -20,7 +20,7 @@ blp = Blueprint("creators", __name__, url_prefix="/v1", description="Creator pro
 
 
 @blp.route("/creators", methods=["POST"])
-@auth_required()
+@auth_required("catalog")
 @blp.arguments(CreatorCreateSchema)
 @blp.response(201, CreatorOwnerSchema)
 @blp.doc(responses={409: "CONFLICT"})
@@ -49,7 +49,7 @@ def discover_creators(args):
 
 
 @blp.route("/creators/<string:handle>", methods=["PATCH"])
-@auth_required()
+@auth_required("catalog")
 @blp.arguments(CreatorUpdateSchema)
 @blp.response(200, CreatorOwnerSchema)
 @blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND"})

@@ -15,7 +15,7 @@ blp = Blueprint("followers", __name__, url_prefix="/v1", description="Free follo
 
 
 @blp.route("/creators/<string:handle>/follow", methods=["POST"])
-@auth_required()
+@auth_required("messaging")
 @blp.arguments(FollowArgs, location="query")
 @blp.response(204)
 @blp.doc(responses={404: "NOT_FOUND"})
@@ -29,7 +29,7 @@ def follow(args, handle: str):
 
 
 @blp.route("/creators/<string:handle>/follow", methods=["DELETE"])
-@auth_required()
+@auth_required("messaging")
 @blp.response(204)
 @blp.doc(responses={404: "NOT_FOUND"})
 def unfollow(handle: str):

@@ -58,7 +58,7 @@ def get_referral_reward(handle: str):
 
 
 @blp.route("/creators/<string:handle>/referral-reward", methods=["PUT"])
-@auth_required()
+@auth_required("catalog")
 @blp.arguments(ReferralRewardSchema)
 @blp.response(200, ReferralRewardSchema)
 @blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND"})
@@ -78,7 +78,7 @@ def set_referral_reward(data, handle: str):
 
 
 @blp.route("/creators/<string:handle>/upgrade-offers", methods=["POST"])
-@auth_required()
+@auth_required("catalog")
 @blp.arguments(UpgradeOfferCreateSchema)
 @blp.response(201, UpgradeOfferSchema)
 @blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND"})

@@ -33,7 +33,7 @@ RATE_LIMITED = {429: "TOO_MANY_REQUESTS"}
 
 
 @blp.route("/conversations", methods=["POST"])
-@auth_required()
+@auth_required("messaging")
 @limiter.limit(lambda: current_app.config["RATELIMIT_CONVERSATIONS"], key_func=per_user_key)
 @blp.arguments(ConversationStartSchema)
 @blp.response(201, ConversationSchema)
@@ -77,7 +77,7 @@ def list_messages(args, conversation_id: uuid.UUID):
 
 
 @blp.route("/conversations/<uuid:conversation_id>/messages", methods=["POST"])
-@auth_required()
+@auth_required("messaging")
 @limiter.limit(lambda: current_app.config["RATELIMIT_MESSAGES"], key_func=per_user_key)
 @blp.arguments(MessageCreateSchema)
 @blp.response(201, MessageSchema)
@@ -95,7 +95,7 @@ def send_message(data, conversation_id: uuid.UUID):
 
 
 @blp.route("/conversations/<uuid:conversation_id>/read", methods=["POST"])
-@auth_required()
+@auth_required("messaging")
 @blp.arguments(ReadSchema)
 @blp.response(204)
 @blp.doc(responses={404: "NOT_FOUND"})
@@ -118,7 +118,7 @@ def _per_creator_key() -> str:
 
 
 @blp.route("/creators/<string:handle>/broadcasts", methods=["POST"])
-@auth_required()
+@auth_required("messaging")
 @limiter.limit(
     lambda: current_app.config["RATELIMIT_BROADCASTS"],
     key_func=_per_creator_key,
@@ -153,7 +153,7 @@ def get_broadcast(handle: str, broadcast_id: uuid.UUID):
 
 
 @blp.route("/users/<uuid:user_id>/block", methods=["POST"])
-@auth_required()
+@auth_required("messaging")
 @blp.response(204)
 @blp.doc(responses={404: "NOT_FOUND", 422: "UNPROCESSABLE_ENTITY"})
 def block(user_id: uuid.UUID):
@@ -163,7 +163,7 @@ def block(user_id: uuid.UUID):
 
 
 @blp.route("/users/<uuid:user_id>/block", methods=["DELETE"])
-@auth_required()
+@auth_required("messaging")
 @blp.response(204)
 @blp.doc(responses={404: "NOT_FOUND"})
 def unblock(user_id: uuid.UUID):
@@ -173,7 +173,7 @@ def unblock(user_id: uuid.UUID):
 
 
 @blp.route("/reports", methods=["POST"])
-@auth_required()
+@auth_required("messaging")
 @blp.arguments(ReportCreateSchema)
 @blp.response(201, ReportSchema)
 @blp.doc(responses={404: "NOT_FOUND"})
