@@ -53,6 +53,11 @@ def access(client, account, handle: str = "cora") -> dict[str, Any]:
     return client.get(f"/v1/creators/{handle}/access", headers=account.headers).get_json()
 
 
+def offerings_bought(holding: dict[str, Any]) -> list[str]:
+    """The offerings of the purchases an access answer lists."""
+    return [p["offering_id"] for p in holding["purchases"]]
+
+
 def subscription(client, account, subscription_id) -> dict[str, Any]:
     return client.get(f"/v1/subscriptions/{subscription_id}", headers=account.headers).get_json()
 

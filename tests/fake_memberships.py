@@ -34,7 +34,14 @@ class Memberships:
         tier = self.tiers.get(str(creator_id), {}).get(str(user_id))
         if tier is None:
             return real
-        return Holding(Membership(uuid.UUID(tier), "active", None), real.purchases)
+        membership = Membership(
+            subscription_id=uuid.uuid4(),
+            tier_offering_id=uuid.UUID(tier),
+            price_id=uuid.uuid4(),
+            status="active",
+            current_period_end=None,
+        )
+        return Holding(membership, real.purchases)
 
     def audience(self, creator_id: uuid.UUID, tier_ids: Collection[uuid.UUID] | None = None) -> Any:
         if str(creator_id) in self.audiences:

@@ -18,6 +18,7 @@ from .billing_helpers import (
     buy,
     checkout_status,
     local_path,
+    offerings_bought,
     onboard,
     simulate,
     start_checkout,
@@ -45,14 +46,31 @@ def test_full_journey_on_the_local_gateway(app, client, creator, alice, shop):
 
     # One-off product: delivery revealed once bought.
     bought = buy(client, alice, shop["product"]["price"]["id"])
-    assert bought["purchase_id"] and access(client, alice)["purchases"] == [shop["product"]["id"]]
+    assert bought["purchase_id"] and offerings_bought(access(client, alice)) == [shop["product"]["id"]]
+    assert [p["purchase_id"] for p in access(client, alice)["purchases"]] == [bought["purchase_id"]]
+    cora = {
+        "id": creator["creator"]["id"],
+        "handle": "cora",
+        "display_name": creator["creator"]["display_name"],
+    }
+    [purchase] = client.get("/v1/me/purchases", headers=alice.headers).get_json()["data"]
+    assert (purchase["creator_id"], purchase["creator"]) == (cora["id"], cora)
+    assert purchase["amount_refunded"] == {"amount": 0, "currency": "eur"}
     product = client.get(f"/v1/offerings/{shop['product']['id']}", headers=alice.headers).get_json()
     assert product["delivery"] == "https://dl.example/p"
 
     # Membership: access, member count, the creator sees the member and the money.
     session = buy(client, alice, shop["basic"]["price"]["id"])
     sub_id = session["subscription_id"]
-    assert access(client, alice)["membership"]["tier_offering_id"] == shop["basic"]["id"]
+    membership = access(client, alice)["membership"]
+    assert (membership["subscription_id"], membership["offering_id"], membership["price_id"]) == (
+        sub_id,
+        shop["basic"]["id"],
+        shop["basic"]["price"]["id"],
+    )
+    joined = subscription(client, alice, sub_id)
+    assert (joined["creator_id"], joined["creator"]) == (cora["id"], cora)
+    assert (joined["offering_id"], joined["price_id"]) == (shop["basic"]["id"], shop["basic"]["price"]["id"])
     assert client.get("/v1/creators/cora").get_json()["member_count"] == 1
     members = client.get("/v1/creators/cora/members", headers=creator.headers).get_json()["data"]
     assert [m["subscriber"]["display_name"] for m in members] == ["Alice"]
@@ -61,6 +79,7 @@ def test_full_journey_on_the_local_gateway(app, client, creator, alice, shop):
     sales = client.get("/v1/creators/cora/sales", headers=creator.headers).get_json()["data"]
     assert sorted(s["amount"]["amount"] for s in sales) == [500, 2500]
     assert {s["platform_fee"]["amount"] for s in sales} == {50, 250}
+    assert {s["amount_refunded"]["amount"] for s in sales} == {0}
 
     # Renewal moves the period on and records another payment.
     end = subscription(client, alice, sub_id)["current_period_end"]
@@ -96,27 +115,27 @@ def test_full_journey_on_the_local_gateway(app, client, creator, alice, shop):
         headers=alice.headers,
     )
     assert rv.status_code == 200, rv.get_json()
-    assert subscription(client, alice, sub_id)["price"] == shop["pro"]["price"]["id"]
-    assert access(client, alice)["membership"]["tier_offering_id"] == shop["pro"]["id"]
+    assert subscription(client, alice, sub_id)["price_id"] == shop["pro"]["price"]["id"]
+    assert access(client, alice)["membership"]["offering_id"] == shop["pro"]["id"]
     rv = client.post(
         f"/v1/subscriptions/{sub_id}/change",
         json={"price_id": shop["basic"]["price"]["id"]},
         headers=alice.headers,
     )
     assert rv.get_json()["scheduled_change"]["price_id"] == shop["basic"]["price"]["id"]
-    assert rv.get_json()["price"] == shop["pro"]["price"]["id"]
+    assert rv.get_json()["price_id"] == shop["pro"]["price"]["id"]
     simulate(app, "renew", sub_id)
-    assert subscription(client, alice, sub_id)["price"] == shop["basic"]["price"]["id"]
+    assert subscription(client, alice, sub_id)["price_id"] == shop["basic"]["price"]["id"]
     assert subscription(client, alice, sub_id)["scheduled_change"] is None
 
     # Refunds: partial keeps access, full ends it.
     purchase_id = bought["purchase_id"]
     rv = client.post(f"/v1/purchases/{purchase_id}/refund", json={"amount": 1000}, headers=creator.headers)
     assert rv.status_code == 200 and rv.get_json()["amount_refunded"]["amount"] == 1000
-    assert access(client, alice)["purchases"] == [shop["product"]["id"]]
+    assert offerings_bought(access(client, alice)) == [shop["product"]["id"]]
     rv = client.post(f"/v1/purchases/{purchase_id}/refund", json={}, headers=creator.headers)
     assert rv.get_json()["status"] == "refunded"
-    assert access(client, alice)["purchases"] == []
+    assert offerings_bought(access(client, alice)) == []
     assert_problem(client.post(f"/v1/purchases/{purchase_id}/refund", json={}, headers=creator.headers), 422)
 
     # Cancel now ends access; a cancelled subscription cannot be resumed.
@@ -171,7 +190,7 @@ def test_cancelled_checkout_expires(client, alice, shop):
     session = start_checkout(client, alice, shop["product"]["price"]["id"]).get_json()
     assert client.post(local_path(session["url"]) + "/cancel").headers["Location"] == CANCEL
     assert checkout_status(client, alice, session["id"])["status"] == "expired"
-    assert access(client, alice)["purchases"] == []
+    assert offerings_bought(access(client, alice)) == []
 
 
 def test_trial_grants_access_without_a_payment(client, creator, alice, make_offering):

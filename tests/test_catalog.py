@@ -154,14 +154,17 @@ def test_add_recurring_price_valid_returns_201_in_creator_currency(client, creat
     assert rv.status_code == 201, rv.get_json()
     price = rv.get_json()
     assert (price["interval"], price["interval_count"], price["trial_days"]) == expected
-    assert (price["amount"], price["currency"], price["active"]) == (body["amount"], "eur", True)
+    assert (price["amount"], price["active"]) == ({"amount": body["amount"], "currency": "eur"}, True)
     assert [p["id"] for p in as_owner(client, creator, offering["id"])["prices"]] == [price["id"]]
 
 
 def test_add_price_for_usd_creator_is_in_usd(client, alice, make_creator):
     make_creator(alice, currency="usd")
     offering = draft(client, alice)
-    assert add_price(client, alice, offering["id"], amount=500, **MONTHLY).get_json()["currency"] == "usd"
+    assert (
+        add_price(client, alice, offering["id"], amount=500, **MONTHLY).get_json()["amount"]["currency"]
+        == "usd"
+    )
 
 
 @pytest.mark.parametrize("kind", ["service", "product"])
@@ -365,7 +368,7 @@ def test_creator_page_shows_published_offerings_active_prices(client, signup, ma
         assert (page["tags"], page["member_count"], page["follower_count"]) == (["music", "synths"], 0, 0)
         assert page["payouts_enabled"] is False
         assert [o["id"] for o in page["offerings"]] == [product["id"], live["id"]]
-        assert [[p["amount"] for p in o["prices"]] for o in page["offerings"]] == [[500], [5000]]
+        assert [[p["amount"]["amount"] for p in o["prices"]] for o in page["offerings"]] == [[500], [5000]]
         assert all(p["active"] for o in page["offerings"] for p in o["prices"])
     assert client.get("/v1/creators/cora").get_json()["offerings"][0]["delivery"] is None
 

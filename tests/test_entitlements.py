@@ -255,13 +255,14 @@ def test_every_entitlement_answer_follows_the_rules(app, world):
 
     holding = ask.access_of(creator_id, member.user_id)
     assert holding.membership is not None and holding.membership.tier_offering_id == world.tier.id
+    assert holding.membership.subscription_id == member.id
     assert ask.access_of(creator_id, disputed.user_id).membership is None
     for purchase, delivered in ((kept, True), (refunded, False), (contested, False)):
         assert ask.delivered_offering_ids(purchase.user_id, [world.product.id]) == (
             {world.product.id} if delivered else set()
         )
-        assert ask.access_of(creator_id, purchase.user_id).purchases == (
-            [world.product.id] if delivered else []
+        assert [b.purchase_id for b in ask.access_of(creator_id, purchase.user_id).purchases] == (
+            [purchase.id] if delivered else []
         )
 
     assert ask.tier_ids_of(creator_id, [world.tier.id, world.product.id, uuid.uuid4()]) == {world.tier.id}

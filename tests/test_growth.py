@@ -56,10 +56,17 @@ def sales(client, creator):
 
 def test_upgrade_offer_credits_the_first_invoice_only(app, client, creator, alice, shop):
     made = offer(client, creator, shop, {"percent": 20})
+    assert made["credit"] == {"percent": 20, "amount": None}
     assert my_offers(client, alice) == []
     buy(client, alice, shop["product"]["price"]["id"])
     [eligible] = my_offers(client, alice)
     assert eligible["offer"]["id"] == made["id"] and eligible["credit"] == {"amount": 500, "currency": "eur"}
+    cora = {
+        "id": creator["creator"]["id"],
+        "handle": "cora",
+        "display_name": creator["creator"]["display_name"],
+    }
+    assert (eligible["creator_id"], eligible["creator"]) == (cora["id"], cora)
     session = buy_with_offer(client, alice, shop["tier"]["price"]["id"], made["id"])
     first_invoice = [s for s in sales(client, creator) if s["kind"] == "invoice"]
     assert [s["amount"]["amount"] for s in first_invoice] == [500]  # 1000 − 20 % of 2500
@@ -74,6 +81,7 @@ def buy_with_offer(client, account, price_id, offer_id):
 
 def test_credit_never_exceeds_the_first_invoice(client, creator, alice, shop):
     made = offer(client, creator, shop, {"amount": 2500})
+    assert made["credit"] == {"percent": None, "amount": {"amount": 2500, "currency": "eur"}}
     buy(client, alice, shop["product"]["price"]["id"])
     assert my_offers(client, alice)[0]["credit"]["amount"] == 1000
     buy_with_offer(client, alice, shop["tier"]["price"]["id"], made["id"])
@@ -184,7 +192,9 @@ def test_signup_follow_purchase_and_subscription_are_credited_once(client, creat
         1,
         1,
     )
-    assert summary["by_creator"][0]["creator"] == "cora"
+    [cora] = summary["by_creator"]
+    assert cora["creator_id"] == creator["creator"]["id"]
+    assert cora["creator"] == {"id": creator["creator"]["id"], "handle": "cora", "display_name": "Cora"}
     assert summary["by_creator"][0]["revenue"] == [{"amount": 3500, "currency": "eur"}]
 
 

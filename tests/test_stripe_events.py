@@ -44,7 +44,16 @@ from service.billing.models import (
 from service.common import clock
 from service.extensions import db
 
-from .billing_helpers import access, checkout_status, inbox_row, one, rows, start_checkout, subscription
+from .billing_helpers import (
+    access,
+    checkout_status,
+    inbox_row,
+    offerings_bought,
+    one,
+    rows,
+    start_checkout,
+    subscription,
+)
 from .billing_helpers import as_uuid as _uuid
 from .conftest import assert_problem
 from .fake_stripe import (
@@ -161,7 +170,7 @@ def _checkout_completed(w: World) -> Case:
         )
         body = w.checkout(ours)
         assert (body["status"], body["purchase_id"]) == ("complete", str(purchase.id))
-        assert w.access()["purchases"] == [w.product["id"]]
+        assert offerings_bought(w.access()) == [w.product["id"]]
         payment = one(w.app, Payment)
         assert (payment.kind, payment.amount_minor, payment.fee_minor) == ("purchase", 2500, 250)
 
@@ -186,7 +195,7 @@ def _checkout_async_succeeded(w: World) -> Case:
         assert (body["status"], body["subscription_id"]) == ("complete", str(sub.id))
         payment = one(w.app, Payment)
         assert (payment.stripe_invoice_id, payment.amount_minor) == (session["invoice"], 900)
-        assert w.access()["membership"]["tier_offering_id"] == w.tiers[0]["id"]
+        assert w.access()["membership"]["offering_id"] == w.tiers[0]["id"]
 
     return Case(make_event("checkout.session.async_payment_succeeded", stale), check)
 
@@ -201,7 +210,7 @@ def _checkout_async_failed(w: World) -> Case:
         assert one(w.app, CheckoutSession).status == "failed"
         assert w.checkout(ours)["status"] == "failed"
         assert rows(w.app, Purchase) == []
-        assert w.access()["purchases"] == []
+        assert offerings_bought(w.access()) == []
 
     return Case(make_event("checkout.session.async_payment_failed", session), check)
 
@@ -312,7 +321,7 @@ def _subscription_resumed(w: World) -> Case:
         body = w.subscription(sub.id)
         assert (body["status"], body["has_access"]) == ("active", True)
         assert int(one(w.app, Subscription).current_period_end.timestamp()) == start + 30 * DAY
-        assert w.access()["membership"]["tier_offering_id"] == w.tiers[0]["id"]
+        assert w.access()["membership"]["offering_id"] == w.tiers[0]["id"]
 
     return Case(make_event("customer.subscription.resumed", truth), check)
 
@@ -343,8 +352,8 @@ def _subscription_pending_update_applied(w: World) -> Case:
             w.tiers[1]["id"],
             None,
         )
-        assert w.subscription(sub.id)["price"] == w.tiers[1]["price"]["id"]
-        assert w.access()["membership"]["tier_offering_id"] == w.tiers[1]["id"]
+        assert w.subscription(sub.id)["price_id"] == w.tiers[1]["price"]["id"]
+        assert w.access()["membership"]["offering_id"] == w.tiers[1]["id"]
 
     return Case(make_event("customer.subscription.pending_update_applied", stale), check)
 
@@ -363,7 +372,7 @@ def _subscription_pending_update_expired(w: World) -> Case:
             None,
             "active",
         )
-        assert w.access()["membership"]["tier_offering_id"] == w.tiers[0]["id"]
+        assert w.access()["membership"]["offering_id"] == w.tiers[0]["id"]
 
     return Case(make_event("customer.subscription.pending_update_expired", truth), check)
 
@@ -442,7 +451,7 @@ def _charge_refunded(w: World) -> Case:
             1000,
             "succeeded",
         )
-        assert w.access()["purchases"] == [w.product["id"]]  # a partial refund keeps the product
+        assert offerings_bought(w.access()) == [w.product["id"]]  # a partial refund keeps the product
 
     assert stale["amount_refunded"] == 0
     return Case(make_event("charge.refunded", stale), check)
@@ -479,7 +488,7 @@ def _refund_created(w: World) -> Case:
         assert (row.status, row.amount_refunded_minor) == ("refunded", 2500)
         assert one(w.app, Payment).refunded_minor == 2500
         assert one(w.app, Refund).status == "succeeded"
-        assert w.access()["purchases"] == []
+        assert offerings_bought(w.access()) == []
 
     return Case(make_event("refund.created", refund), check)
 
@@ -508,7 +517,7 @@ def _refund_failed(w: World) -> Case:
     purchase = w.purchase()
     refund = w.fake.refund_at_stripe(purchase.stripe_payment_intent_id)
     w.applied(make_event("refund.created", refund))
-    assert w.access()["purchases"] == []
+    assert offerings_bought(w.access()) == []
     failed = w.fake.fail_refund(refund["id"])
 
     def check():
@@ -517,7 +526,7 @@ def _refund_failed(w: World) -> Case:
         assert one(w.app, Payment).refunded_minor == 0
         mirrored = one(w.app, Refund)
         assert (mirrored.status, mirrored.failure_reason) == ("failed", "expired_or_canceled_card")
-        assert w.access()["purchases"] == [w.product["id"]]
+        assert offerings_bought(w.access()) == [w.product["id"]]
 
     return Case(make_event("refund.failed", failed), check)
 
@@ -531,7 +540,7 @@ def _dispute_check(w: World, dispute_id: str, status: str, disputed: bool) -> Ca
         assert (row.stripe_dispute_id, row.status) == (dispute_id, status)
         assert one(w.app, Purchase).disputed is disputed
         assert one(w.app, Payment).disputed_minor == 0
-        assert w.access()["purchases"] == ([] if disputed else [w.product["id"]])
+        assert offerings_bought(w.access()) == ([] if disputed else [w.product["id"]])
 
     return check
 
@@ -549,7 +558,7 @@ def _dispute_updated(w: World) -> Case:
     purchase = w.purchase()
     dispute = w.fake.open_dispute(purchase.stripe_payment_intent_id, status="warning_needs_response")
     w.applied(make_event("charge.dispute.created", dispute))
-    assert w.access()["purchases"] == [w.product["id"]]  # an inquiry changes nothing
+    assert offerings_bought(w.access()) == [w.product["id"]]  # an inquiry changes nothing
     truth = w.fake.set_dispute(dispute["id"], status="under_review")
     check = _dispute_check(w, dispute["id"], "under_review", disputed=True)
     event = make_event("charge.dispute.updated", truth, previous_attributes={"status": "needs_response"})
@@ -561,7 +570,7 @@ def _dispute_closed(w: World) -> Case:
     purchase = w.purchase()
     dispute = w.fake.open_dispute(purchase.stripe_payment_intent_id)
     w.applied(make_event("charge.dispute.created", dispute))
-    assert w.access()["purchases"] == []
+    assert offerings_bought(w.access()) == []
     w.fake.set_dispute(dispute["id"], status="won")
     # Stale: the payload still says the dispute is open; Stripe says won.
     check = _dispute_check(w, dispute["id"], "won", disputed=False)
@@ -591,7 +600,7 @@ def _dispute_funds_reinstated(w: World) -> Case:
         row = one(w.app, Subscription)
         assert (row.status, row.disputed) == ("active", False)
         assert w.subscription(sub.id)["has_access"] is True
-        assert w.access()["membership"]["tier_offering_id"] == w.tiers[0]["id"]
+        assert w.access()["membership"]["offering_id"] == w.tiers[0]["id"]
 
     return Case(make_event("charge.dispute.funds_reinstated", truth), check)
 

@@ -219,7 +219,7 @@ def test_upgrade_is_invoiced_now_with_pending_if_incomplete(
     sub_id = subscribe(client, stripe_mode, alice, offering["price"]["id"])
     rv = client.post(f"/v1/subscriptions/{sub_id}/change", json={"price_id": higher}, headers=alice.headers)
     assert rv.status_code == 200, rv.get_json()
-    assert rv.get_json()["price"] == higher
+    assert rv.get_json()["price_id"] == higher
     assert rv.get_json()["pending_price_id"] is None
     [request] = stripe_mode.requests_to("/v1/subscriptions/", "POST")
     with app.app_context():
@@ -241,7 +241,7 @@ def test_downgrade_creates_subscription_schedule_for_period_end(
     rv = client.post(f"/v1/subscriptions/{sub_id}/change", json={"price_id": lower}, headers=alice.headers)
     assert rv.status_code == 200, rv.get_json()
     body = rv.get_json()
-    assert body["price"] == offering["price"]["id"]
+    assert body["price_id"] == offering["price"]["id"]
     assert body["scheduled_change"] == {"price_id": lower, "at": body["current_period_end"]}
     with app.app_context():
         stripe_id = db.session.get(Subscription, uuid.UUID(sub_id)).stripe_subscription_id

@@ -24,7 +24,7 @@ from service.billing.models import CheckoutSession, Payment, Purchase, Refund, S
 from service.common import clock
 from service.extensions import db
 
-from .billing_helpers import access, one, rows, start_checkout
+from .billing_helpers import access, offerings_bought, one, rows, start_checkout
 from .billing_helpers import inbox_row as _inbox_row
 from .conftest import assert_problem
 from .fake_stripe import (
@@ -219,7 +219,7 @@ def test_checkout_status_before_webhook_is_open_then_complete(
             body["purchase_id"],
             session["payment_intent"],
         )
-        assert access(client, alice)["purchases"] == [product["id"]]
+        assert offerings_bought(access(client, alice)) == [product["id"]]
 
 
 def test_concurrent_deliveries_of_one_event_apply_once(app, alice, client, membership, stripe_mode):
@@ -285,7 +285,7 @@ def test_dashboard_refund_ends_product_access_whatever_the_payload_says(
     client, app, alice, product, stripe_mode
 ):
     purchase_id = buy(client, stripe_mode, alice, product["price"]["id"])
-    assert access(client, alice)["purchases"] == [product["id"]]
+    assert offerings_bought(access(client, alice)) == [product["id"]]
     [purchase] = rows(app, Purchase)
     stale = stripe_mode.charge_for(purchase.stripe_payment_intent_id)  # taken before the refund
     refund = stripe_mode.refund_at_stripe(purchase.stripe_payment_intent_id)
@@ -298,7 +298,7 @@ def test_dashboard_refund_ends_product_access_whatever_the_payload_says(
         "refunded",
         2500,
     )
-    assert access(client, alice)["purchases"] == []
+    assert offerings_bought(access(client, alice)) == []
     [row] = rows(app, Refund)  # mirrored by Stripe's id, though not made through our API
     assert (row.stripe_refund_id, row.status, row.amount_minor) == (refund["id"], "succeeded", 2500)
 
@@ -309,10 +309,10 @@ def test_dispute_suspends_access_until_won(client, app, alice, product, stripe_m
     intent = purchase.stripe_payment_intent_id
     opened = make_event("charge.dispute.created", stripe_mode.dispute_for(intent))
     assert deliver(client, opened).status_code == 200
-    assert access(client, alice)["purchases"] == []
+    assert offerings_bought(access(client, alice)) == []
     won = make_event("charge.dispute.closed", stripe_mode.dispute_for(intent, status="won"))
     assert deliver(client, won).status_code == 200
-    assert access(client, alice)["purchases"] == [product["id"]]
+    assert offerings_bought(access(client, alice)) == [product["id"]]
 
 
 def test_late_dispute_opening_after_it_was_won_changes_nothing(client, app, alice, product, stripe_mode):
@@ -324,7 +324,7 @@ def test_late_dispute_opening_after_it_was_won_changes_nothing(client, app, alic
     opened = make_event("charge.dispute.created", opened_payload, created=now - 60)
     assert deliver(client, won).status_code == deliver(client, opened).status_code == 200
     assert inbox(app, opened["id"])["status"] == "done"  # re-read: Stripe says won
-    assert access(client, alice)["purchases"] == [product["id"]]
+    assert offerings_bought(access(client, alice)) == [product["id"]]
 
 
 def test_refund_arriving_before_the_checkout_is_fulfilled_fulfils_it_first(

@@ -454,10 +454,11 @@ def timeseries(
     """One point per bucket from the one holding `start` to the one holding `end`:
     its start, and the metric at its end (or at `end` for the last). Raises TooManyPoints."""
     bounds = bucket_bounds(start, end, interval)
-    points = SERIES[metric](creator, bounds, end, now)
+    values: list[Any] = SERIES[metric](creator, bounds, end, now)
+    if metric in MONEY_METRICS:
+        values = [{"amount": value, "currency": creator.currency} for value in values]
     return {
         "metric": metric,
         "interval": interval,
-        "currency": creator.currency if metric in MONEY_METRICS else None,
-        "points": [{"at": at, "value": value} for at, value in zip(bounds[:-1], points, strict=True)],
+        "points": [{"at": at, "value": value} for at, value in zip(bounds[:-1], values, strict=True)],
     }

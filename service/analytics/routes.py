@@ -59,11 +59,11 @@ def analytics_timeseries(args, handle: str):
     as the summary; at most 400 points). `at` is the bucket's start; the value
     is, at the bucket's end (or at `to` for the last one):
 
-    - `mrr`: as in the summary, in minor units of `currency`;
+    - `mrr`: as in the summary, as money `{amount, currency}`;
     - `members`: memberships granting access (a user holds one at a time);
     - `followers`: follows made before then that still exist;
 
-    and for `revenue`, what was paid within the bucket, less refunds.
+    and for `revenue`, what was paid within the bucket, less refunds (money too).
     """
     creator = creators.get_owned(user=current_user(), handle=handle)
     return queries.timeseries(creator=creator, **args)

@@ -93,13 +93,16 @@ class SummarySchema(BaseSchema):
 
 class PointSchema(BaseSchema):
     at = ma.fields.DateTime(required=True, metadata={"description": "Start of the bucket (UTC)"})
-    value = ma.fields.Integer(required=True)
+    value = ma.fields.Raw(
+        required=True,
+        metadata={
+            "description": "Money `{amount, currency}` for mrr and revenue; a count for the others",
+            "oneOf": [{"$ref": "#/components/schemas/Money"}, {"type": "integer"}],
+        },
+    )
 
 
 class TimeseriesSchema(BaseSchema):
     metric = ma.fields.String(required=True)
     interval = ma.fields.String(required=True)
-    currency = ma.fields.String(
-        required=True, allow_none=True, metadata={"description": "Of the values, for mrr and revenue"}
-    )
     points = ma.fields.List(ma.fields.Nested(PointSchema), required=True)

@@ -132,6 +132,7 @@ class Purchase(IdMixin, CreatedMixin, Base):
 
     offering: Mapped[Offering] = relationship()
     user: Mapped[User] = relationship()
+    creator: Mapped[Creator] = relationship()
 
 
 class Subscription(IdMixin, CreatedMixin, Base):

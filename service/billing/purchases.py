@@ -92,7 +92,8 @@ def record_refund(payment: Payment, refund: RefundInfo) -> None:
 
 
 def list_for_user(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
-    stmt = select(Purchase).where(Purchase.user_id == user.id)
+    # Each purchase shows its creator: load them with the page, not one query per row.
+    stmt = select(Purchase).where(Purchase.user_id == user.id).options(selectinload(Purchase.creator))
     return paginate(stmt, order=(Purchase.created_at, Purchase.id), limit=limit, cursor=cursor)
 
 

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from ..common.pagination import CursorArgs
-from ..common.schemas import BaseSchema, RedirectUrl, StrictInteger
+from ..common.schemas import BaseSchema, Money, RedirectUrl, StrictInteger
+from ..creators.schemas import CreatorRefSchema
 from ..followers.schemas import UserBriefSchema
 from .models import FINAL_STATUSES, LIVE_STATUSES, Subscription
 from .rules import ACCESS_RULE
@@ -32,13 +35,12 @@ class CheckoutSessionSchema(BaseSchema):
 class PurchaseSchema(BaseSchema):
     id = ma.fields.UUID(required=True)
     creator_id = ma.fields.UUID(required=True)
+    creator = ma.fields.Nested(CreatorRefSchema, required=True)
     offering_id = ma.fields.UUID(required=True)
     price_id = ma.fields.UUID(required=True)
     status = ma.fields.String(required=True, metadata={"description": "paid or refunded"})
-    amount = ma.fields.Function(lambda p: {"amount": p.amount_minor, "currency": p.currency}, required=True)
-    amount_refunded = ma.fields.Function(
-        lambda p: {"amount": p.amount_refunded_minor, "currency": p.currency}, required=True
-    )
+    amount = Money("amount_minor", required=True)
+    amount_refunded = Money("amount_refunded_minor", required=True)
     disputed = ma.fields.Boolean(required=True)
     void_reason = ma.fields.String(
         required=True,
@@ -48,23 +50,26 @@ class PurchaseSchema(BaseSchema):
     paid_at = ma.fields.DateTime(required=True)
 
 
-def _scheduled_change(sub: Subscription) -> dict[str, str | None] | None:
-    if sub.scheduled_price_id is None:
-        return None
-    at = sub.current_period_end.isoformat() if sub.current_period_end else None
-    return {"price_id": str(sub.scheduled_price_id), "at": at}
+class ScheduledChangeSchema(BaseSchema):
+    price_id = ma.fields.UUID(required=True)
+    at = ma.fields.DateTime(required=True, allow_none=True)
+
+
+class ActionRequiredSchema(BaseSchema):
+    url = ma.fields.String(required=True)
 
 
 class SubscriptionSchema(BaseSchema):
     id = ma.fields.UUID(required=True)
-    creator = ma.fields.Function(
-        lambda s: s.creator.handle, required=True, metadata={"description": "handle"}
-    )
-    offering = ma.fields.UUID(required=True, attribute="offering_id")
-    price = ma.fields.UUID(required=True, attribute="price_id")
+    creator_id = ma.fields.UUID(required=True)
+    creator = ma.fields.Nested(CreatorRefSchema, required=True)
+    offering_id = ma.fields.UUID(required=True)
+    price_id = ma.fields.UUID(required=True)
     subscriber = ma.fields.Nested(UserBriefSchema, required=True, attribute="user")
     status = ma.fields.String(required=True, validate=ma.validate.OneOf(LIVE_STATUSES + FINAL_STATUSES))
-    has_access = ma.fields.Function(lambda s: ACCESS_RULE.holds(s), required=True)
+    has_access = ma.fields.Function(
+        lambda s: ACCESS_RULE.holds(s), required=True, metadata={"type": "boolean"}
+    )
     cancel_at_period_end = ma.fields.Boolean(required=True)
     current_period_end = ma.fields.DateTime(required=True, allow_none=True)
     trial_end = ma.fields.DateTime(required=True, allow_none=True)
@@ -72,17 +77,19 @@ class SubscriptionSchema(BaseSchema):
     pending_price_id = ma.fields.UUID(
         required=True, allow_none=True, metadata={"description": "An upgrade waiting for its payment"}
     )
-    scheduled_change = ma.fields.Function(
-        _scheduled_change,
+    scheduled_change = ma.fields.Nested(
+        ScheduledChangeSchema,
         required=True,
         allow_none=True,
-        metadata={"description": "A downgrade that takes effect at the period end: {price_id, at}"},
+        metadata={"description": "A downgrade that takes effect at the period end"},
     )
-    action_required = ma.fields.Function(
-        lambda s: {"url": s.action_required_url} if s.action_required_url else None,
+    action_required = ma.fields.Nested(
+        ActionRequiredSchema,
         required=True,
         allow_none=True,
-        metadata={"description": "A payment waits for the subscriber to authenticate it: {url} of its page"},
+        metadata={
+            "description": "A payment waits for the subscriber to authenticate it: the url of its page"
+        },
     )
     disputed = ma.fields.Boolean(
         required=True, metadata={"description": "A payment of it is disputed: no access meanwhile"}
@@ -95,6 +102,15 @@ class SubscriptionSchema(BaseSchema):
             "checkout for this creator was paid first) or sold_out"
         },
     )
+
+    def get_attribute(self, obj: Subscription, attr: str, default: Any) -> Any:
+        if attr == "scheduled_change":
+            if obj.scheduled_price_id is None:
+                return None
+            return {"price_id": obj.scheduled_price_id, "at": obj.current_period_end}
+        if attr == "action_required":
+            return {"url": obj.action_required_url} if obj.action_required_url else None
+        return super().get_attribute(obj, attr, default)
 
 
 class CancelSchema(BaseSchema):
@@ -125,17 +141,11 @@ class SaleSchema(BaseSchema):
     offering_id = ma.fields.UUID(required=True)
     purchase_id = ma.fields.UUID(required=True, allow_none=True)
     subscription_id = ma.fields.UUID(required=True, allow_none=True)
-    amount = ma.fields.Function(lambda p: {"amount": p.amount_minor, "currency": p.currency}, required=True)
-    platform_fee = ma.fields.Function(
-        lambda p: {"amount": p.fee_minor, "currency": p.currency}, required=True
-    )
-    refunded = ma.fields.Function(
-        lambda p: {"amount": p.refunded_minor, "currency": p.currency}, required=True
-    )
-    lost_to_dispute = ma.fields.Function(
-        lambda p: {"amount": p.disputed_minor, "currency": p.currency},
-        required=True,
-        metadata={"description": "Taken back by a dispute the creator lost"},
+    amount = Money("amount_minor", required=True)
+    platform_fee = Money("fee_minor", required=True)
+    amount_refunded = Money("refunded_minor", required=True)
+    lost_to_dispute = Money(
+        "disputed_minor", required=True, metadata={"description": "Taken back by a dispute the creator lost"}
     )
     billing_reason = ma.fields.String(required=True, allow_none=True)
     paid_at = ma.fields.DateTime(required=True)

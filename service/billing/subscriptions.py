@@ -377,7 +377,7 @@ def change(*, sub: Subscription, price_id: uuid.UUID) -> Subscription:
     return sub
 
 
-# What a listed subscription shows besides itself: its creator's handle and its subscriber.
+# What a listed subscription shows besides itself: its creator and its subscriber.
 _SHOWN_WITH = (selectinload(Subscription.creator), selectinload(Subscription.user))
 
 

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 import marshmallow as ma
 
 from ..common.pagination import CursorArgs
-from ..common.schemas import BaseSchema, StrictInteger, Trimmed
+from ..common.schemas import BaseSchema, Money, StrictInteger, Trimmed
 from ..creators.schemas import CreatorSchema
 from .models import INTERVALS, KINDS, PRICE_TYPES, STATUSES
 
@@ -64,8 +64,9 @@ class PriceCreateSchema(BaseSchema):
 class PriceSchema(BaseSchema):
     id = ma.fields.UUID(required=True)
     offering_id = ma.fields.UUID(required=True)
-    amount = ma.fields.Integer(required=True, attribute="amount_minor")
-    currency = ma.fields.String(required=True)
+    amount = Money(
+        "amount_minor", required=True, metadata={"description": "Per period for a recurring price"}
+    )
     type = ma.fields.String(required=True)
     interval = ma.fields.String(required=True, allow_none=True)
     interval_count = ma.fields.Integer(required=True, allow_none=True)

@@ -29,17 +29,29 @@ EXTENSION = "entitlements"
 class Membership:
     """A user's access-granting membership with a creator."""
 
+    subscription_id: uuid.UUID
     tier_offering_id: uuid.UUID
+    price_id: uuid.UUID
     status: str
     current_period_end: datetime | None
 
 
 @dataclass(frozen=True)
+class Bought:
+    """A purchase that grants what was bought."""
+
+    purchase_id: uuid.UUID
+    offering_id: uuid.UUID
+    price_id: uuid.UUID
+    paid_at: datetime
+
+
+@dataclass(frozen=True)
 class Holding:
-    """What a user holds with one creator: the membership, and the offerings bought."""
+    """What a user holds with one creator: the membership, and the purchases kept, oldest first."""
 
     membership: Membership | None
-    purchases: list[uuid.UUID]
+    purchases: list[Bought]
 
 
 class Entitlements(Protocol):
@@ -56,7 +68,7 @@ class Entitlements(Protocol):
 
     def access_of(self, creator_id: uuid.UUID, user_id: uuid.UUID) -> Holding:
         """The user's membership with the creator (the newest, if ever two) and the
-        creator's offerings the user bought and keeps."""
+        purchases of the creator's offerings the user keeps."""
         ...
 
     def tiers_held(

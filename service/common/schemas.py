@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import marshmallow as ma
 from flask import current_app
+from marshmallow.utils import get_value
 
 
 def _unstorable(value: Any) -> bool:
@@ -72,10 +73,26 @@ class Trimmed(ma.fields.String):
 
 
 class MoneySchema(BaseSchema):
-    """`{"amount": <integer minor units>, "currency": "eur"}`."""
+    """`{"amount": <integer minor units>, "currency": "eur"}`: the one shape of money in responses."""
 
-    amount = ma.fields.Integer(required=True)
-    currency = ma.fields.String(required=True)
+    amount = ma.fields.Integer(required=True, metadata={"description": "Minor units (cents for eur)"})
+    currency = ma.fields.String(required=True, metadata={"description": "ISO 4217, lower case"})
+
+
+class Money(ma.fields.Nested):
+    """A money value of the dumped object, from its minor-unit attribute and its currency
+    attribute (dotted paths allowed), documented as the shared Money schema. None when
+    the amount is None."""
+
+    def __init__(self, minor: str, *, currency: str = "currency", **kwargs: Any) -> None:
+        super().__init__(MoneySchema, **kwargs)
+        self.minor, self.currency_of = minor, currency
+
+    def serialize(self, attr: str, obj: Any, accessor: Any = None, **kwargs: Any) -> Any:
+        amount = get_value(obj, self.minor)
+        if amount is None:
+            return None
+        return {"amount": int(amount), "currency": get_value(obj, self.currency_of)}
 
 
 def origin(url: str) -> str:

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 import marshmallow as ma
 
 from ..common.schemas import BaseSchema, Trimmed
+from ..creators.schemas import CreatorRefSchema
 from .models import VISIBILITIES
 
 if TYPE_CHECKING:
@@ -42,18 +43,12 @@ class PostCreateSchema(BaseSchema):
             raise ma.ValidationError("Only for `tiers` visibility.", "tier_ids")
 
 
-class PostCreatorSchema(BaseSchema):
-    id = ma.fields.UUID(required=True)
-    handle = ma.fields.String(required=True)
-    display_name = ma.fields.String(required=True)
-
-
 class PostSchema(BaseSchema):
     """Dumps a `PostView`: the body only if the viewer may read the post, else a teaser.
     A bare Post cannot be dumped, so no route can forget to decide."""
 
     id = ma.fields.UUID(required=True)
-    creator = ma.fields.Nested(PostCreatorSchema, required=True)
+    creator = ma.fields.Nested(CreatorRefSchema, required=True)
     title = ma.fields.String(required=True)
     body = ma.fields.String(
         required=True,

@@ -67,6 +67,14 @@ class CreatorSchema(BaseSchema):
     created_at = ma.fields.DateTime(required=True)
 
 
+class CreatorRefSchema(BaseSchema):
+    """A creator as other resources embed it: enough to show and link it."""
+
+    id = ma.fields.UUID(required=True)
+    handle = ma.fields.String(required=True)
+    display_name = ma.fields.String(required=True)
+
+
 class CreatorOwnerSchema(CreatorSchema):
     dm_tier_ids = ma.fields.List(ma.fields.UUID(), required=True)
 

@@ -13,7 +13,7 @@ from ..billing.access import live_memberships, membership_of
 from ..billing.models import Purchase, Subscription
 from ..billing.rules import PURCHASE_RULE
 from ..catalog import service as catalog
-from ..common.entitlements import Holding, Membership
+from ..common.entitlements import Bought, Holding, Membership
 from ..extensions import db
 
 
@@ -47,12 +47,19 @@ class BillingEntitlements:
         membership = None
         if sub is not None:
             membership = Membership(
-                tier_offering_id=sub.offering_id, status=sub.status, current_period_end=sub.current_period_end
+                subscription_id=sub.id,
+                tier_offering_id=sub.offering_id,
+                price_id=sub.price_id,
+                status=sub.status,
+                current_period_end=sub.current_period_end,
             )
-        bought = select(Purchase.offering_id).where(
-            Purchase.user_id == user_id, Purchase.creator_id == creator_id, PURCHASE_RULE.sql()
+        kept = (
+            select(Purchase.id, Purchase.offering_id, Purchase.price_id, Purchase.paid_at)
+            .where(Purchase.user_id == user_id, Purchase.creator_id == creator_id, PURCHASE_RULE.sql())
+            .order_by(Purchase.paid_at, Purchase.id)
         )
-        return Holding(membership=membership, purchases=list(dict.fromkeys(db.session.scalars(bought))))
+        purchases = [Bought(*row) for row in db.session.execute(kept)]
+        return Holding(membership=membership, purchases=purchases)
 
     def tiers_held(
         self, user_id: uuid.UUID, creator_ids: Collection[uuid.UUID]

@@ -17,16 +17,29 @@ class FollowerSchema(BaseSchema):
 
 
 class MembershipBriefSchema(BaseSchema):
-    tier_offering_id = ma.fields.UUID(required=True)
+    subscription_id = ma.fields.UUID(required=True)
+    offering_id = ma.fields.UUID(
+        required=True, attribute="tier_offering_id", metadata={"description": "The tier"}
+    )
+    price_id = ma.fields.UUID(required=True)
     status = ma.fields.String(required=True)
     current_period_end = ma.fields.DateTime(required=True, allow_none=True)
+
+
+class PurchaseBriefSchema(BaseSchema):
+    purchase_id = ma.fields.UUID(required=True)
+    offering_id = ma.fields.UUID(required=True)
+    price_id = ma.fields.UUID(required=True)
+    paid_at = ma.fields.DateTime(required=True)
 
 
 class AccessSchema(BaseSchema):
     following = ma.fields.Boolean(required=True)
     membership = ma.fields.Nested(MembershipBriefSchema, required=True, allow_none=True)
     purchases = ma.fields.List(
-        ma.fields.UUID(), required=True, metadata={"description": "Offering ids bought"}
+        ma.fields.Nested(PurchaseBriefSchema),
+        required=True,
+        metadata={"description": "Purchases that grant what was bought (paid, not disputed), oldest first"},
     )
 
 

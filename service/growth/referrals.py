@@ -113,26 +113,29 @@ def summary_for(*, user: User) -> dict[str, Any]:
         .where(Referral.referrer_id == user.id)
         .group_by(Referral.creator_id, Referral.kind, Referral.currency)
     ).all()
-    handles: dict[uuid.UUID, str] = {
-        creator_id: handle
-        for creator_id, handle in db.session.execute(
-            select(Creator.id, Creator.handle).where(Creator.id.in_({r[0] for r in rows}))
-        )
+    creators = {
+        c.id: c for c in db.session.scalars(select(Creator).where(Creator.id.in_({r[0] for r in rows})))
     }
     totals = {"signups": 0, "follows": 0, "purchases": 0, "subscriptions": 0}
-    per_creator: dict[str, dict[str, Any]] = {}
+    per_creator: dict[uuid.UUID, dict[str, Any]] = {}
     for creator_id, kind, currency, count, amount in rows:
         key = f"{kind}s"
         totals[key] += count
         entry = per_creator.setdefault(
-            handles[creator_id], {"creator": handles[creator_id], **dict.fromkeys(totals, 0), "revenue": {}}
+            creator_id,
+            {
+                "creator_id": creator_id,
+                "creator": creators[creator_id],
+                **dict.fromkeys(totals, 0),
+                "revenue": {},
+            },
         )
         entry[key] += count
         if amount:
             entry["revenue"][currency] = entry["revenue"].get(currency, 0) + int(amount)
     for entry in per_creator.values():
         entry["revenue"] = [{"amount": a, "currency": c} for c, a in sorted(entry["revenue"].items())]
-    return {**totals, "by_creator": sorted(per_creator.values(), key=lambda e: e["creator"])}
+    return {**totals, "by_creator": sorted(per_creator.values(), key=lambda e: e["creator"].handle)}
 
 
 def top_referrers(*, creator: Creator, start: Any, end: Any, limit: int = 5) -> list[dict[str, Any]]:

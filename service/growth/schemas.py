@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import marshmallow as ma
 
-from ..common.schemas import BaseSchema, MoneySchema, StrictInteger
+from ..common.schemas import BaseSchema, Money, MoneySchema, StrictInteger
+from ..creators.schemas import CreatorRefSchema
+
+if TYPE_CHECKING:
+    from .models import UpgradeOffer
 
 # Referrals ---------------------------------------------------------------------------
 
@@ -20,8 +26,11 @@ class ReferralCountsSchema(BaseSchema):
 
 
 class CreatorReferralsSchema(ReferralCountsSchema):
-    creator = ma.fields.String(required=True, metadata={"description": "handle"})
-    revenue = ma.fields.List(ma.fields.Nested(MoneySchema), required=True)
+    creator_id = ma.fields.UUID(required=True)
+    creator = ma.fields.Nested(CreatorRefSchema, required=True)
+    revenue = ma.fields.List(
+        ma.fields.Nested(MoneySchema), required=True, metadata={"description": "One total per currency"}
+    )
 
 
 class ReferralSummarySchema(ReferralCountsSchema):
@@ -64,26 +73,43 @@ class UpgradeOfferCreateSchema(BaseSchema):
     valid_days = StrictInteger(required=True, validate=ma.validate.Range(1, 365))
 
 
+class OfferCreditSchema(BaseSchema):
+    """Dumps an UpgradeOffer's credit: exactly one of the two is set."""
+
+    percent = ma.fields.Integer(
+        required=True,
+        allow_none=True,
+        attribute="credit_percent",
+        metadata={"description": "Of what was paid"},
+    )
+    amount = Money(
+        "credit_amount_minor",
+        currency="to_price.currency",
+        required=True,
+        allow_none=True,
+        metadata={"description": "A fixed credit, at most what was paid"},
+    )
+
+
 class UpgradeOfferSchema(BaseSchema):
     id = ma.fields.UUID(required=True)
+    creator_id = ma.fields.UUID(required=True)
     from_offering_id = ma.fields.UUID(required=True)
     to_price_id = ma.fields.UUID(required=True)
-    credit = ma.fields.Function(
-        lambda o: (
-            {"percent": o.credit_percent}
-            if o.credit_percent is not None
-            else {"amount": o.credit_amount_minor}
-        ),
-        required=True,
-    )
+    credit = ma.fields.Nested(OfferCreditSchema, required=True)
     valid_days = ma.fields.Integer(required=True)
     active = ma.fields.Boolean(required=True)
     created_at = ma.fields.DateTime(required=True)
 
+    def get_attribute(self, obj: UpgradeOffer, attr: str, default: Any) -> Any:
+        # The credit is two columns of the offer itself.
+        return obj if attr == "credit" else super().get_attribute(obj, attr, default)
+
 
 class EligibleOfferSchema(BaseSchema):
     offer = ma.fields.Nested(UpgradeOfferSchema, required=True)
-    creator = ma.fields.Function(lambda e: e["offer"].to_price.offering.creator.handle, required=True)
+    creator_id = ma.fields.UUID(required=True, attribute="offer.creator_id")
+    creator = ma.fields.Nested(CreatorRefSchema, required=True, attribute="offer.to_price.offering.creator")
     purchase_id = ma.fields.UUID(required=True)
     credit = ma.fields.Nested(MoneySchema, required=True, metadata={"description": "Off the first invoice"})
     expires_at = ma.fields.DateTime(required=True)
