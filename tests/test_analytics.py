@@ -95,7 +95,7 @@ def _open_shops(h: History) -> dict[str, str]:
         ),
         "trial": h.make_offering(h.cora, title="Trial", amount=800, price={**MONTHLY, "trial_days": 14}),
         "pack": h.make_offering(h.cora, kind="product", title="Pack", amount=2500),
-        "coaching": h.make_offering(h.cora, kind="service", title="Coaching", amount=3000, price=MONTHLY),
+        "coaching": h.make_offering(h.cora, kind="service", title="Coaching", amount=3000),
         "dan": h.make_offering(h.dan, title="Dan's club", amount=700),
     }
     return {name: offering["price"]["id"] for name, offering in tiers.items()}
@@ -202,18 +202,18 @@ def test_summary_of_march(client, history):
     )
     assert march == {
         # Pro 1500 + Annual 832.5 (gina) + Quarterly 400 + Basic 500 (carol) = 3232.5, half up;
-        # erin is past due, dave trialing, bob gone, coaching is no membership.
+        # erin is past due, dave trialing, bob gone.
         "mrr": eur(3233),
         # alice, gina, ivy, carol, dave (trialing); erin's grace ended on Mar 27.
         "active_members": 5,
         "new_members": 3,  # carol, erin, dave
         "churned_members": 1,  # bob
         "churn_rate": "0.2500",  # of the 4 members on Mar 1: alice, bob, gina, ivy
-        "one_off_revenue": eur(0),
-        "recurring_revenue": eur(500 + 500 + 3000),
+        "one_off_revenue": eur(3000),  # hank's coaching
+        "recurring_revenue": eur(500 + 500),
         "followers": 6,
         "new_followers": 3,  # frank, erin, dave
-        # Of the 6 followers, carol and erin paid in March; nobody bought a one-off.
+        # Of the 6 followers, carol and erin paid in March; hank, the one buyer of a one-off, joined nothing.
         "conversion": {"follower_to_customer": "0.3333", "one_off_to_member": "0.0000"},
         "top_referrers": [],
     }

@@ -20,6 +20,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+
+from service.extensions import db
+from service.growth.models import UpgradeOffer
+from service.messaging.models import Broadcast
 
 from .billing_helpers import buy, onboard, start_checkout
 from .conftest import assert_problem, create_creator, sign_up
@@ -58,11 +63,16 @@ SHARED = {
 # (method, path) -> builder(client, owner, make_offering) -> (url, json body or None)
 Builder = Callable[..., tuple[str, dict[str, Any] | None]]
 OWNED: dict[tuple[str, str], Builder] = {}
+# What an intruder gets (docs/authorization.md): 403 not_owner where the resource is public
+# (a handle, a published offering), 404 where they may not know it exists.
+PUBLIC_RESOURCE: set[tuple[str, str]] = set()
 
 
-def owned(method: str, path: str):
+def owned(method: str, path: str, *, public: bool = False):
     def register(builder: Builder) -> Builder:
         OWNED[(method, path)] = builder
+        if public:
+            PUBLIC_RESOURCE.add((method, path))
         return builder
 
     return register
@@ -85,22 +95,22 @@ def _api_key(client, owner, make_offering):
     return f"/v1/me/api-keys/{key['id']}", None
 
 
-@owned("patch", "/v1/creators/{handle}")
+@owned("patch", "/v1/creators/{handle}", public=True)
 def _profile(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}", {"bio": "taken over"}
 
 
-@owned("get", "/v1/creators/{handle}/followers")
+@owned("get", "/v1/creators/{handle}/followers", public=True)
 def _followers(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/followers", None
 
 
-@owned("post", "/v1/creators/{handle}/offerings")
+@owned("post", "/v1/creators/{handle}/offerings", public=True)
 def _new_offering(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/offerings", {"kind": "product", "title": "Fake"}
 
 
-@owned("patch", "/v1/offerings/{offering_id}")
+@owned("patch", "/v1/offerings/{offering_id}", public=True)
 def _edit_offering(client, owner, make_offering):
     return f"/v1/offerings/{make_offering(owner)['id']}", {"title": "Mine now"}
 
@@ -110,12 +120,12 @@ def _publish(client, owner, make_offering):
     return f"/v1/offerings/{make_offering(owner, published=False)['id']}/publish", None
 
 
-@owned("post", "/v1/offerings/{offering_id}/archive")
+@owned("post", "/v1/offerings/{offering_id}/archive", public=True)
 def _archive(client, owner, make_offering):
     return f"/v1/offerings/{make_offering(owner)['id']}/archive", None
 
 
-@owned("post", "/v1/offerings/{offering_id}/prices")
+@owned("post", "/v1/offerings/{offering_id}/prices", public=True)
 def _add_price(client, owner, make_offering):
     return f"/v1/offerings/{make_offering(owner)['id']}/prices", {
         "amount": 100,
@@ -160,12 +170,12 @@ def _mark_read(client, owner, make_offering):
     return f"/v1/conversations/{conversation['id']}/read", {"message_id": message["id"]}
 
 
-@owned("post", "/v1/creators/{handle}/posts")
+@owned("post", "/v1/creators/{handle}/posts", public=True)
 def _new_post(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/posts", {"title": "Not mine", "body": "x", "visibility": "public"}
 
 
-@owned("post", "/v1/creators/{handle}/broadcasts")
+@owned("post", "/v1/creators/{handle}/broadcasts", public=True)
 def _broadcast(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/broadcasts", {"body": "Not from me", "audience": "followers"}
 
@@ -249,54 +259,54 @@ def _refund_purchase(client, owner, make_offering):
     return f"/v1/purchases/{purchase_id}/refund", {}
 
 
-@owned("get", "/v1/creators/{handle}/members")
+@owned("get", "/v1/creators/{handle}/members", public=True)
 def _members(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/members", None
 
 
-@owned("get", "/v1/creators/{handle}/sales")
+@owned("get", "/v1/creators/{handle}/sales", public=True)
 def _sales(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/sales", None
 
 
-@owned("post", "/v1/creators/{handle}/upgrade-offers")
+@owned("post", "/v1/creators/{handle}/upgrade-offers", public=True)
 def _upgrade_offer(client, owner, make_offering):
     product, tier = make_offering(owner, kind="product"), make_offering(owner)
     body = {"from_offering_id": product["id"], "to_price_id": tier["price"]["id"], "credit": {"percent": 10}}
     return f"/v1/creators/{owner['handle']}/upgrade-offers", {**body, "valid_days": 7}
 
 
-@owned("get", "/v1/creators/{handle}/referral-reward")
+@owned("get", "/v1/creators/{handle}/referral-reward", public=True)
 def _get_reward(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/referral-reward", None
 
 
-@owned("put", "/v1/creators/{handle}/referral-reward")
+@owned("put", "/v1/creators/{handle}/referral-reward", public=True)
 def _set_reward(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/referral-reward", {"after_paid_referrals": 1}
 
 
-@owned("get", "/v1/creators/{handle}/payouts")
+@owned("get", "/v1/creators/{handle}/payouts", public=True)
 def _payouts(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/payouts", None
 
 
-@owned("post", "/v1/creators/{handle}/payouts/onboarding")
+@owned("post", "/v1/creators/{handle}/payouts/onboarding", public=True)
 def _payout_onboarding(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/payouts/onboarding", ONBOARDING_URLS
 
 
-@owned("get", "/v1/creators/{handle}/analytics/summary")
+@owned("get", "/v1/creators/{handle}/analytics/summary", public=True)
 def _analytics_summary(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/analytics/summary", None
 
 
-@owned("get", "/v1/creators/{handle}/analytics/timeseries")
+@owned("get", "/v1/creators/{handle}/analytics/timeseries", public=True)
 def _analytics_timeseries(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/analytics/timeseries?metric=mrr", None
 
 
-@owned("get", "/v1/creators/{handle}/members.csv")
+@owned("get", "/v1/creators/{handle}/members.csv", public=True)
 def _members_csv(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/members.csv", None
 
@@ -366,7 +376,7 @@ def test_every_protected_operation_on_a_resource_is_in_the_harness(client):
 
 @pytest.fixture(params=["follower", "other creator", "other creator's API key"])
 def intruder(request, client, signup, make_creator):
-    """Someone who is not the owner, in each of the ways that matter."""
+    """Someone who is not the owner, in each of the ways that matter; `.kind` says which."""
 
     def _make(owner):
         account = signup(display_name="Intruder")
@@ -378,6 +388,7 @@ def intruder(request, client, signup, make_creator):
             return account.headers
         return api_key_headers(client, account, ALL_SCOPES)  # scopes are not what is tested here
 
+    _make.kind = request.param  # type: ignore[attr-defined]
     return _make
 
 
@@ -390,8 +401,15 @@ def owner(signup, make_creator):
 def test_intruders_cannot_touch_what_is_not_theirs(client, owner, intruder, make_offering, operation):
     url, body = OWNED[operation](client, owner, make_offering)
     rv = client.open(url, method=operation[0].upper(), json=body, headers=intruder(owner))
-    assert rv.status_code in (403, 404), f"{operation} -> {rv.status_code}"
-    assert rv.mimetype == "application/problem+json"
+    if intruder.kind == "other creator's API key":
+        # What a key may do at all (password-only routes, its scopes) is decided before
+        # the resource is looked up, so either refusal may come first.
+        assert rv.status_code in (403, 404), f"{operation} -> {rv.status_code}"
+        assert rv.mimetype == "application/problem+json"
+    elif operation in PUBLIC_RESOURCE:
+        assert_problem(rv, 403, "not_owner")
+    else:
+        assert_problem(rv, 404)
 
 
 @pytest.mark.parametrize("name", sorted(OWNED_READS))
@@ -465,3 +483,143 @@ def test_money_and_writes_need_their_own_scope(client, owner, method, path, scop
     headers = api_key_headers(client, owner, others)
     rv = client.open(_fill(path), method=method.upper(), json={}, headers=headers)
     assert_problem(rv, 403, "insufficient_scope")
+
+
+# The other party of a two-sided resource may see it but not act on the other side: 403
+# with a type that says who may (docs/authorization.md), and nothing changes.
+
+
+def _a_member_of(client, seller, make_offering):
+    """A new subscriber to one of the seller's tiers; (subscriber, tier, subscription id)."""
+    tier = make_offering(seller, amount=500)
+    subscriber = sign_up(client, display_name="Subscriber")
+    return subscriber, tier, buy(client, subscriber, tier["price"]["id"])["subscription_id"]
+
+
+@pytest.mark.parametrize("action", ["cancel", "resume", "change"])
+def test_a_creator_cannot_act_as_the_subscriber(client, make_offering, action):
+    seller = _seller(client)
+    subscriber, tier, sub_id = _a_member_of(client, seller, make_offering)
+    body: dict[str, Any] | None = {"at_period_end": False}
+    if action == "resume":
+        client.post(f"/v1/subscriptions/{sub_id}/cancel", json={}, headers=subscriber.headers)
+        body = None
+    if action == "change":
+        price = {"amount": 900, "type": "recurring", "interval": "month"}
+        rv = client.post(f"/v1/offerings/{tier['id']}/prices", json=price, headers=seller.headers)
+        body = {"price_id": rv.get_json()["id"]}
+    before = client.get(f"/v1/subscriptions/{sub_id}", headers=seller.headers)
+    assert before.status_code == 200  # the creator may read it: one of their members
+
+    rv = client.post(f"/v1/subscriptions/{sub_id}/{action}", json=body, headers=seller.headers)
+    assert_problem(rv, 403, "not_subscriber")
+    assert client.get(f"/v1/subscriptions/{sub_id}", headers=seller.headers).get_json() == before.get_json()
+
+
+def test_a_buyer_cannot_refund_their_own_purchase(client, make_offering):
+    seller = _seller(client)
+    product = make_offering(seller, kind="product", amount=1500)
+    buyer = sign_up(client, display_name="Buyer")
+    purchase_id = buy(client, buyer, product["price"]["id"])["purchase_id"]
+    rv = client.post(f"/v1/purchases/{purchase_id}/refund", json={}, headers=buyer.headers)
+    assert_problem(rv, 403, "not_owner")
+    (mine,) = client.get("/v1/me/purchases", headers=buyer.headers).get_json()["data"]
+    assert mine["id"] == purchase_id and mine["status"] == "paid"
+
+
+@pytest.mark.parametrize("operation", sorted(PUBLIC_RESOURCE), ids=lambda o: f"{o[0].upper()} {o[1]}")
+def test_a_member_cannot_act_on_the_creators_side(client, owner, make_offering, operation):
+    member, _, _ = _a_member_of(client, _seller(client, owner), make_offering)
+    url, body = OWNED[operation](client, owner, make_offering)
+    rv = client.open(url, method=operation[0].upper(), json=body, headers=member.headers)
+    assert_problem(rv, 403, "not_owner")
+
+
+# Ids in request bodies: another creator's are refused with 422 naming the field, and
+# nothing is done with them.
+
+
+def test_another_creators_ids_in_a_body_are_refused_and_not_used(app, client, owner, make_offering):
+    other = create_creator(client, sign_up(client, display_name="Other"), handle="other_shop")
+    their_product, their_tier = make_offering(other, kind="product"), make_offering(other)
+    my_product, my_tier = make_offering(owner, kind="product"), make_offering(owner)
+    handle = owner["handle"]
+    offer = {"credit": {"percent": 10}, "valid_days": 7}
+    cases = [
+        (
+            "post",
+            f"/v1/creators/{handle}/upgrade-offers",
+            {**offer, "from_offering_id": their_product["id"], "to_price_id": my_tier["price"]["id"]},
+            "invalid_upgrade_offer",
+            "from_offering_id",
+        ),
+        (
+            "post",
+            f"/v1/creators/{handle}/upgrade-offers",
+            {**offer, "from_offering_id": my_product["id"], "to_price_id": their_tier["price"]["id"]},
+            "invalid_upgrade_offer",
+            "to_price_id",
+        ),
+        (
+            "post",
+            f"/v1/creators/{handle}/posts",
+            {"title": "T", "body": "x", "visibility": "tiers", "tier_ids": [their_tier["id"]]},
+            "invalid_post_tiers",
+            "tier_ids",
+        ),
+        (
+            "post",
+            f"/v1/creators/{handle}/broadcasts",
+            {"body": "hello", "audience": "tiers", "tier_ids": [their_tier["id"]]},
+            "invalid_broadcast_tiers",
+            "tier_ids",
+        ),
+        (
+            "patch",
+            f"/v1/creators/{handle}",
+            {"dm_policy": "tiers", "dm_tier_ids": [their_tier["id"]]},
+            "invalid_dm_tiers",
+            "dm_tier_ids",
+        ),
+    ]
+    for method, url, body, code, field in cases:
+        rv = client.open(url, method=method.upper(), json=body, headers=owner.headers)
+        assert field in assert_problem(rv, 422, code)["errors"], (url, body)
+
+    assert client.get(f"/v1/creators/{handle}/posts").get_json()["data"] == []
+    assert client.get(f"/v1/creators/{handle}").get_json()["dm_policy"] == "followers"
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(UpgradeOffer)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Broadcast)) == 0
+
+
+def test_a_subscription_cannot_change_to_another_creators_price(client, owner, make_offering):
+    sub_id, _, _ = _owners_subscription(client, owner, make_offering)
+    foreign = make_offering(_seller(client), amount=2000)
+    rv = client.post(
+        f"/v1/subscriptions/{sub_id}/change", json={"price_id": foreign["price"]["id"]}, headers=owner.headers
+    )
+    assert "price_id" in assert_problem(rv, 422, "invalid_target_price")["errors"]
+    sub = client.get(f"/v1/subscriptions/{sub_id}", headers=owner.headers).get_json()
+    assert sub["pending_price_id"] is None and sub["scheduled_change"] is None
+
+
+def test_an_upgrade_offer_of_another_price_is_refused_at_checkout(client, owner, make_offering):
+    seller = _seller(client)
+    product, tier = make_offering(seller, kind="product"), make_offering(seller)
+    offer = client.post(
+        f"/v1/creators/{seller['handle']}/upgrade-offers",
+        json={
+            "from_offering_id": product["id"],
+            "to_price_id": tier["price"]["id"],
+            "credit": {"percent": 50},
+            "valid_days": 7,
+        },
+        headers=seller.headers,
+    ).get_json()
+    other_tier = make_offering(_seller(client))
+    rv = start_checkout(client, owner, other_tier["price"]["id"], upgrade_offer_id=offer["id"])
+    assert "upgrade_offer_id" in assert_problem(rv, 422, "upgrade_offer_not_for_price")["errors"]
+    rv = start_checkout(client, owner, other_tier["price"]["id"], upgrade_offer_id=str(uuid.uuid4()))
+    assert_problem(rv, 422, "upgrade_offer_not_for_price")
+    assert client.get("/v1/me/subscriptions", headers=owner.headers).get_json()["data"] == []

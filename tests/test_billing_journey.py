@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from service.billing.models import Purchase
+from service.catalog.models import Price
 from service.common import clock
 from service.extensions import db
 from service.localpay.models import LocalObject
@@ -15,6 +16,7 @@ from service.localpay.models import LocalObject
 from .billing_helpers import (
     CANCEL,
     access,
+    as_uuid,
     buy,
     checkout_status,
     local_path,
@@ -160,6 +162,26 @@ def test_checkout_refusals(client, creator, alice, shop, make_offering, signup, 
     assert_problem(start_checkout(client, alice, draft["price"]["id"]), 404)
     client.post(f"/v1/offerings/{shop['service']['id']}/archive", headers=creator.headers)
     assert_problem(start_checkout(client, alice, shop["service"]["price"]["id"]), 409, "not_for_sale")
+
+
+def test_a_recurring_price_left_on_a_product_is_not_sold(app, client, alice, shop):
+    """Made before the catalog refused them: checkout must not start a subscription that
+    grants nothing."""
+    with app.app_context():
+        legacy = Price(
+            offering_id=as_uuid(shop["product"]["id"]),
+            amount_minor=900,
+            currency="eur",
+            type="recurring",
+            interval="month",
+            interval_count=1,
+            active=True,
+        )
+        db.session.add(legacy)
+        db.session.commit()
+        legacy_id = str(legacy.id)
+    assert_problem(start_checkout(client, alice, legacy_id), 409, "not_for_sale")
+    assert client.get("/v1/me/subscriptions", headers=alice.headers).get_json()["data"] == []
 
 
 def test_capacity_sells_out(client, creator, shop, make_offering, signup):

@@ -168,14 +168,17 @@ def test_add_price_for_usd_creator_is_in_usd(client, alice, make_creator):
 
 
 @pytest.mark.parametrize("kind", ["service", "product"])
-def test_add_prices_to_service_or_product_allows_one_time_and_recurring(client, creator, kind):
+def test_services_and_products_are_sold_once_never_by_subscription(client, creator, kind):
+    """A recurring product would bill every period and deliver nothing: refused."""
     offering = draft(client, creator, kind=kind)
+    for terms in (MONTHLY, {"type": "recurring", "interval": "year"}):
+        problem = assert_problem(add_price(client, creator, offering["id"], amount=900, **terms), 422)
+        assert problem["type"] == "/problems/price_not_one_time" and "type" in problem["errors"]
     one_time = add_price(client, creator, offering["id"], amount=2500, type="one_time")
-    recurring = add_price(client, creator, offering["id"], amount=900, **MONTHLY)
-    assert one_time.status_code == recurring.status_code == 201
+    assert one_time.status_code == 201
     assert (one_time.get_json()["interval"], one_time.get_json()["interval_count"]) == (None, None)
     prices = as_owner(client, creator, offering["id"])["prices"]
-    assert [p["type"] for p in prices] == ["one_time", "recurring"]
+    assert [p["type"] for p in prices] == ["one_time"]
 
 
 def test_owner_actions_by_bob_return_403_or_404_and_change_nothing(client, creator, bob, make_offering):

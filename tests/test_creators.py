@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from .conftest import assert_problem
@@ -149,6 +151,32 @@ def test_tiers_dm_policy_needs_own_membership_tiers(client, creator, make_offeri
     )
     assert rv.status_code == 200
     assert rv.get_json()["dm_tier_ids"] == [tier]
+
+
+def test_dm_tier_ids_go_with_the_tiers_policy_only(client, creator, make_offering):
+    """Given with another policy they would be ignored: refused instead."""
+    tier = make_offering(creator)["id"]
+    for policy in ("everyone", "followers", "members", "nobody"):
+        rv = client.patch(
+            "/v1/creators/cora", json={"dm_policy": policy, "dm_tier_ids": [tier]}, headers=creator.headers
+        )
+        assert "dm_tier_ids" in assert_problem(rv, 422, "invalid_dm_tiers")["errors"]
+    rv = client.patch(
+        "/v1/creators/cora", json={"dm_policy": "tiers", "dm_tier_ids": [tier]}, headers=creator.headers
+    )
+    assert rv.status_code == 200
+    rv = client.patch("/v1/creators/cora", json={"dm_tier_ids": [tier]}, headers=creator.headers)
+    assert rv.status_code == 200  # still the tiers policy
+    # Leaving the tiers policy lets its tiers go, and they cannot come back without it.
+    rv = client.patch("/v1/creators/cora", json={"dm_policy": "members"}, headers=creator.headers)
+    assert rv.status_code == 200 and rv.get_json()["dm_tier_ids"] == []
+    rv = client.patch("/v1/creators/cora", json={"dm_tier_ids": [tier]}, headers=creator.headers)
+    assert_problem(rv, 422, "invalid_dm_tiers")
+
+
+def test_creating_a_profile_with_dm_tier_ids_but_another_policy_is_refused(client, signup):
+    rv = create(client, signup(), dm_policy="members", dm_tier_ids=[str(uuid.uuid4())])
+    assert_problem(rv, 422, "invalid_dm_tiers")
 
 
 def test_deleted_account_takes_its_creator_page_down(client, creator):

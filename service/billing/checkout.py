@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from ..accounts.models import User
-from ..catalog.models import Offering, Price
+from ..catalog.models import Offering, Price, sells
 from ..common import clock
 from ..common.db import insert_or_ignore
 from ..common.errors import Conflict, NotFound, Unprocessable
@@ -84,7 +84,9 @@ def _check_can_buy(user: User, price: Price) -> None:
     offering = price.offering
     if offering.creator.user_id == user.id:
         raise CannotBuyOwn()
-    if offering.status != "published" or not price.active:
+    # A recurring price on a service or product (made before the catalog refused them)
+    # would start a subscription that grants nothing.
+    if offering.status != "published" or not price.active or not sells(offering.kind, price.type):
         raise NotForSale()
     if price.type == "recurring" and _live_subscription(user, offering) is not None:
         raise AlreadyMember()

@@ -8,10 +8,23 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from ..common.errors import DomainError
 from ..extensions import db
 from . import access, idempotency, subscriptions, webhooks
 
-billing_cli = AppGroup("billing", help="Payments: inbox, reconciliation, local simulation.")
+
+class _CommandGroup(AppGroup):
+    """A refusal by a service ends the command with its message and exit status 1, not a
+    traceback (nor, worse, status 0)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except DomainError as exc:
+            raise click.ClickException(exc.detail) from exc
+
+
+billing_cli = _CommandGroup("billing", help="Payments: inbox, reconciliation, local simulation.")
 
 
 @billing_cli.command("process-inbox")

@@ -25,14 +25,19 @@ class InvalidRefundAmount(Unprocessable):
 
 
 def get_for_creator(*, user: User, purchase_id: uuid.UUID) -> Purchase:
-    """A purchase from one of the user's creator pages, locked for a refund. Raises NotFound."""
+    """A purchase from one of the user's creator pages, locked for a refund. Its buyer, who
+    may see it, is refused (NotOwner); anyone else is told nothing (NotFound)."""
     purchase = db.session.scalar(
         select(Purchase)
         .where(Purchase.id == purchase_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    if purchase is None or not creators.is_owner(user, db.session.get(Creator, purchase.creator_id)):  # type: ignore[arg-type]
+    if purchase is None:
+        raise NotFound("No such purchase.")
+    if not creators.is_owner(user, db.session.get(Creator, purchase.creator_id)):  # type: ignore[arg-type]
+        if purchase.user_id == user.id:
+            raise creators.NotOwner("Only the creator can refund a purchase.")
         raise NotFound("No such purchase.")
     return purchase
 

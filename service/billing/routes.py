@@ -98,7 +98,7 @@ def get_subscription(subscription_id: uuid.UUID):
 @idempotent
 @blp.arguments(CancelSchema)
 @blp.response(200, SubscriptionSchema)
-@blp.doc(responses={404: "NOT_FOUND", 409: "CONFLICT", 502: "BAD_GATEWAY"})
+@blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT", 502: "BAD_GATEWAY"})
 def cancel_subscription(data, subscription_id: uuid.UUID):
     """Cancel your subscription
 
@@ -114,7 +114,7 @@ def cancel_subscription(data, subscription_id: uuid.UUID):
 @blp.route("/subscriptions/<uuid:subscription_id>/resume", methods=["POST"])
 @auth_required("billing")
 @blp.response(200, SubscriptionSchema)
-@blp.doc(responses={404: "NOT_FOUND", 409: "CONFLICT", 502: "BAD_GATEWAY"})
+@blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT", 502: "BAD_GATEWAY"})
 def resume_subscription(subscription_id: uuid.UUID):
     """Keep a subscription you had set to end, while its period lasts"""
     sub = subscriptions.resume(
@@ -129,7 +129,7 @@ def resume_subscription(subscription_id: uuid.UUID):
 @idempotent
 @blp.arguments(ChangeSchema)
 @blp.response(200, SubscriptionSchema)
-@blp.doc(responses={404: "NOT_FOUND", 409: "CONFLICT", 502: "BAD_GATEWAY"})
+@blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT", 502: "BAD_GATEWAY"})
 def change_subscription(data, subscription_id: uuid.UUID):
     """Move to another tier or price of the same creator
 
@@ -188,7 +188,7 @@ def list_sales(args, handle: str):
 @idempotent
 @blp.arguments(RefundCreateSchema)
 @blp.response(200, PurchaseSchema)
-@blp.doc(responses={404: "NOT_FOUND", 502: "BAD_GATEWAY"})
+@blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND", 502: "BAD_GATEWAY"})
 def refund_purchase(data, purchase_id: uuid.UUID):
     """Refund a purchase in full or in part (creator); a full refund ends access to a product"""
     purchase = purchases.get_for_creator(user=current_user(), purchase_id=purchase_id)

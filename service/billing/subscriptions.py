@@ -19,7 +19,7 @@ from ..accounts.signals import user_deleted
 from ..catalog.models import Offering, Price
 from ..common import clock
 from ..common.db import insert_or_ignore
-from ..common.errors import Conflict, NotFound, Unprocessable
+from ..common.errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..common.ids import parse_uuid
 from ..common.pagination import paginate
 from ..creators.models import Creator
@@ -31,6 +31,11 @@ from .fees import platform_fee
 from .gateway import InvoiceInfo, SubscriptionInfo, current_gateway
 from .models import FINAL_STATUSES, LIVE_STATUSES, CheckoutSession, Payment, ProviderPrice, Subscription
 from .prices import provider_price_id
+
+
+class NotSubscriber(Forbidden):
+    code = "not_subscriber"
+    title = "Only the subscriber can change or cancel a subscription"
 
 
 class NotChangeable(Conflict):
@@ -289,10 +294,11 @@ def get_visible(*, viewer: User, subscription_id: uuid.UUID) -> Subscription:
 
 
 def get_own(*, user: User, subscription_id: uuid.UUID) -> Subscription:
-    """The caller's own subscription (the creator may only look). Raises NotFound."""
-    sub = db.session.get(Subscription, subscription_id)
-    if sub is None or sub.user_id != user.id:
-        raise NotFound("No such subscription.")
+    """The caller's own subscription, to act on. Its creator, who may see it, is refused
+    (NotSubscriber); anyone else is told nothing (NotFound)."""
+    sub = get_visible(viewer=user, subscription_id=subscription_id)
+    if sub.user_id != user.id:
+        raise NotSubscriber()
     return sub
 
 

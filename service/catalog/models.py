@@ -14,6 +14,15 @@ KINDS = ("membership", "service", "product")
 STATUSES = ("draft", "published", "archived")
 PRICE_TYPES = ("one_time", "recurring")
 INTERVALS = ("month", "year")
+# How each kind is paid: a tier recurs (it grants access while paid for); services and
+# products are bought once (a purchase grants what was bought). A recurring product would
+# take money every period and deliver nothing, so no other pairing is sold.
+PRICE_TYPE_OF_KIND = {"membership": "recurring", "service": "one_time", "product": "one_time"}
+
+
+def sells(kind: str, price_type: str) -> bool:
+    """Whether an offering of this kind may be sold at a price of this type."""
+    return PRICE_TYPE_OF_KIND[kind] == price_type
 
 
 class Offering(IdMixin, CreatedMixin, Base):

@@ -18,7 +18,7 @@ from ..creators import service as creators
 from ..creators.models import Creator
 from ..creators.schemas import CreatorSchema
 from ..extensions import db
-from .models import Offering, Price
+from .models import Offering, Price, sells
 
 
 class NoActivePrice(Unprocessable):
@@ -29,6 +29,11 @@ class NoActivePrice(Unprocessable):
 class MembershipPriceMustRecur(Unprocessable):
     code = "membership_price_not_recurring"
     title = "Membership prices must be recurring"
+
+
+class PriceMustBeOneTime(Unprocessable):
+    code = "price_not_one_time"
+    title = "Services and products are sold once; only memberships have recurring prices"
 
 
 class DeliveryOnlyForProducts(Unprocessable):
@@ -160,11 +165,14 @@ def add_price(
     interval_count: int | None = None,
     trial_days: int | None = None,
 ) -> Price:
-    """Add a price in the creator's currency. Raises MembershipPriceMustRecur, OfferingArchived."""
+    """Add a price in the creator's currency. Raises MembershipPriceMustRecur,
+    PriceMustBeOneTime, OfferingArchived."""
     if offering.status == "archived":
         raise OfferingArchived()
-    if offering.kind == "membership" and type != "recurring":
-        raise MembershipPriceMustRecur(errors={"type": ["Membership prices must be recurring."]})
+    if not sells(offering.kind, type):
+        if offering.kind == "membership":
+            raise MembershipPriceMustRecur(errors={"type": ["Membership prices must be recurring."]})
+        raise PriceMustBeOneTime(errors={"type": [f"A {offering.kind} is sold at a one_time price."]})
     price = Price(
         offering=offering,
         amount_minor=amount,

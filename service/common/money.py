@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from babel.numbers import format_currency
+
 # Currencies Stripe can charge in (presentment currencies), lowercase as Stripe writes them.
 SUPPORTED_CURRENCIES = frozenset(
     """
@@ -16,6 +18,21 @@ SUPPORTED_CURRENCIES = frozenset(
     xaf xcd xof xpf yer zar zmw
     """.split()
 )
+
+
+# Stripe's zero-decimal currencies: an amount in them counts whole units. Every other
+# supported currency counts hundredths (ISK and HUF included, as Stripe writes them).
+ZERO_DECIMAL_CURRENCIES = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
+
+
+def exponent(currency: str) -> int:
+    """How many decimal places a minor unit of this currency is."""
+    return 0 if currency.lower() in ZERO_DECIMAL_CURRENCIES else 2
+
+
+def format_money(amount: int, currency: str, locale: str = "en") -> str:
+    """A minor-unit amount as a person reads it: 500 eur -> "€5.00", 500 jpy -> "¥500"."""
+    return format_currency(Decimal(amount).scaleb(-exponent(currency)), currency.upper(), locale=locale)
 
 
 def percent_of(amount: int, percent: Decimal) -> int:

@@ -59,6 +59,12 @@ def _set_tags(creator: Creator, tags: list[str]) -> None:
 
 
 def _check_dm_policy(creator: Creator, policy: str, tier_ids: list[uuid.UUID]) -> None:
+    # Tiers given with a policy that does not read them would be ignored without a word.
+    if policy != "tiers" and tier_ids:
+        raise InvalidDmTiers(
+            f"`dm_tier_ids` go with the `tiers` policy only, not `{policy}`.",
+            errors={"dm_tier_ids": ["Only with dm_policy `tiers`."]},
+        )
     if policy == "tiers" and not tier_ids:
         raise InvalidDmTiers(
             "Choose at least one tier for the `tiers` policy.", errors={"dm_tier_ids": ["Required."]}
@@ -147,11 +153,10 @@ def update_creator(*, creator: Creator, **changes: object) -> Creator:
     policy = str(changes.get("dm_policy", creator.dm_policy))
     tier_ids = changes.pop("dm_tier_ids", None)
     if tier_ids is not None or "dm_policy" in changes:
-        ids = (
-            cast(list[uuid.UUID], tier_ids)
-            if tier_ids is not None
-            else [uuid.UUID(i) for i in creator.dm_tier_ids]
-        )
+        if tier_ids is not None:
+            ids = cast(list[uuid.UUID], tier_ids)
+        else:  # leaving the `tiers` policy lets its tiers go
+            ids = [uuid.UUID(i) for i in creator.dm_tier_ids] if policy == "tiers" else []
         _check_dm_policy(creator, policy, ids)
         creator.dm_tier_ids = [str(i) for i in ids]
     for name, value in changes.items():

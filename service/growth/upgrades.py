@@ -41,6 +41,11 @@ class InvalidUpgradeOffer(Unprocessable):
     title = "An upgrade goes from one of your one-off offerings to one of your membership prices"
 
 
+class OfferNotForPrice(Unprocessable):
+    code = "upgrade_offer_not_for_price"
+    title = "This upgrade offer does not apply to that price"
+
+
 class NotEligible(Conflict):
     code = "upgrade_offer_not_eligible"
     title = "You are not eligible for this upgrade offer"
@@ -131,10 +136,11 @@ def _latest_purchase(offer: UpgradeOffer, user: User) -> Purchase | None:
 
 
 def check(*, offer_id: uuid.UUID, user: User, price_id: uuid.UUID) -> Eligibility:
-    """The credit this user gets for this checkout. Raises NotEligible with the reason."""
+    """The credit this user gets for this checkout. Raises OfferNotForPrice (an id in the
+    body that cannot be used, whether or not it exists), NotEligible with the reason."""
     offer = db.session.get(UpgradeOffer, offer_id)
     if offer is None or offer.to_price_id != price_id:
-        raise NotEligible("This offer does not apply to that price.")
+        raise OfferNotForPrice(errors={"upgrade_offer_id": ["Not an upgrade offer for this price."]})
     purchase = _latest_purchase(offer, user)
     reason = _why_not(offer, user, purchase)
     if reason:
@@ -167,7 +173,7 @@ class UpgradeCredits:
     """Billing's `CheckoutCredits`: the credit of an upgrade offer, for a checkout of its price."""
 
     def reserve(self, *, offer_id: uuid.UUID, user: User, price: Price, session: CheckoutSession) -> int:
-        """Raises NotEligible with the reason."""
+        """Raises OfferNotForPrice, NotEligible with the reason."""
         eligibility = check(offer_id=offer_id, user=user, price_id=price.id)
         reserve(eligibility, session)
         return eligibility.credit

@@ -10,7 +10,7 @@ and nothing in billing imports it.
   objects kept in one table, announcing every change as a Stripe-shaped event
   through billing's webhook inbox, so the handlers run exactly as in
   production. Besides the protocol, its public page actions: `checkout_page`,
-  `pay`, `abandon`, `onboarding_link`, `complete_onboarding`, `portal` and
+  `pay`, `abandon`, `open_onboarding`, `onboarding_link`, `complete_onboarding`, `portal` and
   `simulate`.
 - `routes.py`: the pages a person clicks through (/local-checkout/…,
   /local-connect/…, /local-portal/…).

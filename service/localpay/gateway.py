@@ -7,7 +7,7 @@ app serves (/local-checkout/<id>); renewals and failures come from
 `flask billing simulate`.
 
 Public: the `Gateway` protocol, and the page actions the routes and the CLI
-use (`checkout_page`, `pay`, `abandon`, `onboarding_link`,
+use (`checkout_page`, `pay`, `abandon`, `open_onboarding`, `onboarding_link`,
 `complete_onboarding`, `portal`, `simulate`). Everything with a leading
 underscore is this module's own.
 """
@@ -15,10 +15,12 @@ underscore is this module's own.
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from dateutil.relativedelta import relativedelta
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm.attributes import flag_modified
@@ -48,7 +50,8 @@ from ..billing.gateway import (
 from ..billing.webhooks import process_event, record_event
 from ..common import clock
 from ..common.db import insert_or_ignore
-from ..common.errors import NotFound
+from ..common.errors import Conflict, NotFound
+from ..creators.models import Creator
 from ..extensions import db
 from ..jobs import enqueue
 from .models import LocalObject
@@ -62,10 +65,24 @@ def _now() -> int:
     return int(clock.utcnow().timestamp())
 
 
-def _period_end(start: int, interval: str, count: int) -> int:
-    begin = datetime.fromtimestamp(start, clock.utcnow().tzinfo)
-    days = 365 * count if interval == "year" else 30 * count
-    return int((begin + timedelta(days=days)).timestamp())
+# Stripe lets an unpaid checkout session expire after 24 hours.
+CHECKOUT_LIFETIME = 24 * 3600
+
+
+class SubscriptionEnded(Conflict):
+    code = "subscription_ended"
+    title = "The subscription has ended; nothing more happens to it"
+
+
+def _period_end(anchor: int, after: int, interval: str, count: int) -> int:
+    """The first period boundary after `after`, counted in calendar months (or years) from the
+    billing cycle anchor, as Stripe bills: Jan 31, Feb 28 (29), Mar 31, Apr 30."""
+    start, now = datetime.fromtimestamp(anchor, UTC), datetime.fromtimestamp(after, UTC)
+    step = relativedelta(years=count) if interval == "year" else relativedelta(months=count)
+    periods = 1
+    while start + step * periods <= now:
+        periods += 1
+    return int((start + step * periods).timestamp())
 
 
 class LocalGateway:
@@ -139,22 +156,41 @@ class LocalGateway:
         return account_from(self._get(account_id, "account"))
 
     def create_onboarding_link(self, *, account_id: str, return_url: str, refresh_url: str) -> str:
-        link = self._save(
-            "account_link", {"id": _new_id("link"), "account": account_id, "return_url": return_url}
-        )
+        link = {
+            "id": _new_id("link"),
+            "account": account_id,
+            "return_url": return_url,
+            "refresh_url": refresh_url,
+            "opened": False,
+            "used": False,
+        }
+        self._save("account_link", link)
         return f"{current_app.config['PUBLIC_BASE_URL']}/local-connect/{link['id']}"
 
-    def onboarding_link(self, link_id: str) -> dict[str, Any]:
-        return self._get(link_id, "account_link")
-
-    def complete_onboarding(self, link_id: str) -> str:
-        """The creator finished the (simulated) onboarding form; returns where to go next."""
+    def open_onboarding(self, link_id: str) -> dict[str, Any]:
+        """The creator opened the link. Like Stripe's, it works once: opened or used before,
+        it comes back with `expired` set (the page sends them to `refresh_url` for a new one)."""
         link = self._get(link_id, "account_link")
+        expired = bool(link.get("opened") or link.get("used"))
+        if not expired:
+            self._save("account_link", {**link, "opened": True})
+        return {**link, "expired": expired}
+
+    def complete_onboarding(self, link_id: str) -> str | None:
+        """The creator finished the (simulated) onboarding form; returns where to go next, or
+        None when the link was used already."""
+        link = self._get(link_id, "account_link")
+        if link.get("used"):
+            return None
+        self._save("account_link", {**link, "used": True})
         account = self._get(link["account"], "account")
         account.update(charges_enabled=True, payouts_enabled=True, details_submitted=True, requirements={})
         self._save("account", account)
         self._emit("account.updated", account, account=account["id"])
         return str(link["return_url"])
+
+    def onboarding_link(self, link_id: str) -> dict[str, Any]:
+        return self._get(link_id, "account_link")
 
     # Prices and checkout ----------------------------------------------------
     def create_price(
@@ -194,25 +230,47 @@ class LocalGateway:
             "title": request.product_name,
             "amount": request.amount,
             "currency": request.currency,
+            "expires_at": _now() + CHECKOUT_LIFETIME,
         }
         made = self._once(
             request.idempotency_key, "checkout_session", lambda: self._save("checkout_session", session)
         )
         return checkout_from(made)
 
+    def _checkout(self, session_id: str) -> dict[str, Any]:
+        """A checkout session as it stands now: one left open past its lifetime has expired,
+        and says so with its event, as Stripe's do."""
+        session = self._get(session_id, "checkout_session")
+        if session["status"] == "open" and _now() >= int(session["expires_at"]):
+            session["status"] = "expired"
+            self._save("checkout_session", session)
+            self._emit("checkout.session.expired", session)
+        return session
+
     def retrieve_checkout_session(self, session_id: str) -> CheckoutInfo:
-        return checkout_from(self._get(session_id, "checkout_session"))
+        return checkout_from(self._checkout(session_id))
+
+    def _discount(self, session: dict[str, Any]) -> int:
+        return int(self._get(session["coupon"], "coupon")["amount_off"]) if session.get("coupon") else 0
 
     def checkout_page(self, session_id: str) -> dict[str, Any]:
-        return self._get(session_id, "checkout_session")
+        """What the checkout page shows: the session, who sells, how the price recurs, the credit."""
+        session = self._checkout(session_id)
+        seller = db.session.get(Creator, uuid.UUID(session["metadata"]["creator_id"]))
+        return {
+            **session,
+            "seller": seller.display_name if seller is not None else "",
+            "recurring": self._get(session["price"], "price")["recurring"],
+            "discount": self._discount(session),
+        }
 
-    def pay(self, session_id: str) -> str:
-        """The buyer pressed Pay: complete the session as Stripe would; returns the success URL."""
-        session = self._get(session_id, "checkout_session")
+    def pay(self, session_id: str) -> str | None:
+        """The buyer pressed Pay: complete the session as Stripe would; returns the success URL,
+        or None when the session is no longer open (complete or expired): nothing is paid."""
+        session = self._checkout(session_id)
         if session["status"] != "open":
-            return str(session["success_url"])
-        discount = self._get(session["coupon"], "coupon")["amount_off"] if session.get("coupon") else 0
-        amount = max(int(session["amount"]) - int(discount), 0)
+            return None
+        amount = max(int(session["amount"]) - self._discount(session), 0)
         session.update(status="complete", payment_status="paid", amount_total=amount)
         if session["mode"] == "payment":
             session["payment_intent"] = self._charge(amount, session["currency"], session["metadata"])["id"]
@@ -223,13 +281,15 @@ class LocalGateway:
         self._emit("checkout.session.completed", session)
         return str(session["success_url"]).replace("{CHECKOUT_SESSION_ID}", session_id)
 
-    def abandon(self, session_id: str) -> str:
-        """The buyer pressed Cancel: the session expires."""
-        session = self._get(session_id, "checkout_session")
-        if session["status"] == "open":
-            session["status"] = "expired"
-            self._save("checkout_session", session)
-            self._emit("checkout.session.expired", session)
+    def abandon(self, session_id: str) -> str | None:
+        """The buyer pressed Cancel: the session expires; returns the cancel URL, or None when
+        the session was no longer open."""
+        session = self._checkout(session_id)
+        if session["status"] != "open":
+            return None
+        session["status"] = "expired"
+        self._save("checkout_session", session)
+        self._emit("checkout.session.expired", session)
         return str(session["cancel_url"])
 
     # Subscriptions ----------------------------------------------------------
@@ -237,7 +297,9 @@ class LocalGateway:
         price = self._get(session["price"], "price")
         start = _now()
         trial_days = session.get("trial_days") or 0
-        end = start + trial_days * 86400 if trial_days else _period_end(start, **self._recurrence(price))
+        # Periods count from the anchor: the trial's end, or the first payment.
+        anchor = start + trial_days * 86400
+        end = anchor if trial_days else _period_end(anchor, start, **self._recurrence(price))
         sub = {
             "id": _new_id("sub"),
             "object": "subscription",
@@ -245,6 +307,7 @@ class LocalGateway:
             "status": "trialing" if trial_days else "active",
             "metadata": session["metadata"],
             "cancel_at_period_end": False,
+            "billing_cycle_anchor": anchor,
             "trial_end": end if trial_days else None,
             "items": {
                 "data": [
@@ -422,7 +485,10 @@ class LocalGateway:
 
     # Simulation (flask billing simulate) ------------------------------------
     def simulate(self, subscription_id: str, action: str) -> None:
+        """Renew, fail a payment of, or cancel a subscription. Raises SubscriptionEnded."""
         sub = self._get(subscription_id, "subscription")
+        if sub["status"] in ("canceled", "incomplete_expired"):
+            raise SubscriptionEnded(f"Subscription {subscription_id} is {sub['status']}; it cannot {action}.")
         item = sub["items"]["data"][0]
         if action == "cancel":
             self.cancel_subscription_now(subscription_id, idempotency_key="simulate")
@@ -442,8 +508,10 @@ class LocalGateway:
             item["price"] = {"id": sub.pop("scheduled_price")}
         price = self._get(item["price"]["id"], "price")
         start = item["current_period_end"]
+        anchor = sub.get("billing_cycle_anchor", start)  # made before anchors were kept: from now on
         item.update(
-            current_period_start=start, current_period_end=_period_end(start, **self._recurrence(price))
+            current_period_start=start,
+            current_period_end=_period_end(anchor, start, **self._recurrence(price)),
         )
         sub.update(status="active", trial_end=None)
         amount = int(price["unit_amount"])
