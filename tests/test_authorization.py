@@ -180,7 +180,7 @@ def _broadcast(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/broadcasts", {"body": "Not from me", "audience": "followers"}
 
 
-@owned("get", "/v1/creators/{handle}/broadcasts/{broadcast_id}")
+@owned("get", "/v1/creators/{handle}/broadcasts/{broadcast_id}", public=True)
 def _broadcast_progress(client, owner, make_offering):
     rv = client.post(
         f"/v1/creators/{owner['handle']}/broadcasts",
