@@ -26,6 +26,8 @@ from .growth.models import (
     UpgradeOffer,
     UpgradeRedemption,
 )
+from .integrations.models import Delivery as WebhookDelivery
+from .integrations.models import DeliveryAttempt, Event, WebhookEndpoint
 from .jobs.models import Job
 from .localpay.models import LocalObject
 from .messaging.models import (
@@ -66,7 +68,11 @@ __all__ = [
     "Follow",
     "Referral",
     "ReferralCode",
+    "DeliveryAttempt",
+    "Event",
     "Job",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "LocalObject",
     "Message",
     "Offering",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .billing import idempotency, subscriptions, webhooks
+from .integrations import events
 from .jobs import Periodic, outbox
 
 PERIODIC = [
@@ -13,4 +14,5 @@ PERIODIC = [
     Periodic(idempotency.purge_expired, timedelta(hours=1)),
     Periodic(subscriptions.reconcile_live, timedelta(days=1)),
     Periodic(outbox.purge_finished, timedelta(days=1)),
+    Periodic(events.purge_old, timedelta(days=1)),
 ]
