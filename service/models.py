@@ -27,7 +27,7 @@ from .growth.models import (
     UpgradeRedemption,
 )
 from .integrations.models import Delivery as WebhookDelivery
-from .integrations.models import DeliveryAttempt, Event, WebhookEndpoint
+from .integrations.models import DeliveryAttempt, Event, EventSequence, WebhookEndpoint
 from .jobs.models import Job
 from .localpay.models import LocalObject
 from .messaging.models import (
@@ -70,6 +70,7 @@ __all__ = [
     "ReferralCode",
     "DeliveryAttempt",
     "Event",
+    "EventSequence",
     "Job",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -2,7 +2,7 @@
 
 Revision ID: 0017_webhooks_out
 Revises: 0011_outbox
-Create Date: 2026-12-01 13:48:03.974635
+Create Date: 2026-12-01 14:10:42.536494
 
 """
 from alembic import op
@@ -19,19 +19,25 @@ depends_on = None
 
 
 def upgrade():
+    op.create_table('event_sequences',
+    sa.Column('creator_id', sa.Uuid(), nullable=False),
+    sa.Column('last_seq', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['creator_id'], ['creators.id'], name=op.f('fk_event_sequences_creator_id_creators'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('creator_id', name=op.f('pk_event_sequences'))
+    )
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('creator_id', sa.Uuid(), nullable=False),
     sa.Column('type', sa.String(length=40), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
-    sa.Column('xact_id', sa.BigInteger(), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=False),
     sa.Column('created_at', service.common.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['creator_id'], ['creators.id'], name=op.f('fk_events_creator_id_creators'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_events'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
+    sa.UniqueConstraint('creator_id', 'seq', name=op.f('uq_events_creator_id'))
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index('ix_events_created_at', ['created_at'], unique=False)
-        batch_op.create_index('ix_events_creator_order', ['creator_id', 'xact_id', 'id'], unique=False)
 
     op.create_table('webhook_endpoints',
     sa.Column('creator_id', sa.Uuid(), nullable=False),
@@ -104,7 +110,7 @@ def downgrade():
 
     op.drop_table('webhook_endpoints')
     with op.batch_alter_table('events', schema=None) as batch_op:
-        batch_op.drop_index('ix_events_creator_order')
         batch_op.drop_index('ix_events_created_at')
 
     op.drop_table('events')
+    op.drop_table('event_sequences')

@@ -2,11 +2,12 @@
 that asked for its type, and listed by the feed in commit order.
 
 Commit order: an id is taken at insert, but transactions commit in any order, so a
-reader paging by id could pass an id whose transaction commits later. On PostgreSQL each
-event keeps the id of its transaction (`pg_current_xact_id()`), the feed is ordered by
-(transaction id, id), and it shows only events of transactions older than every
-transaction still running (`pg_snapshot_xmin`): whatever commits later sorts after all
-that was shown. SQLite lets one writer at a time in, so there ids are commit order.
+reader paging by id could pass an id whose transaction commits later. Each event takes
+its creator's next number (`seq`) from a counter row that stays locked until the
+transaction ends: a second transaction with an event for the same creator waits there,
+so the creator's numbers commit in order with no gap a reader could pass. The feed is
+ordered by that number. (Transaction ids and `pg_snapshot_xmin` would avoid the wait, but
+any writing transaction on the server, of any database, would hold the feed back.)
 
 Payloads carry ids, statuses and money (`{amount, currency}`) to act on, and of people
 only their id and display name (what the creator sees in the app): no e-mail address,
@@ -19,7 +20,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, cast, delete, func, literal, select, tuple_
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..accounts.models import User
 from ..billing import signals as billing
@@ -33,7 +36,7 @@ from ..followers.models import Follow
 from ..messaging import signals as messaging
 from ..messaging.models import Message
 from . import delivery
-from .models import Delivery, Event, WebhookEndpoint
+from .models import Delivery, Event, EventSequence, WebhookEndpoint
 
 EVENT_TYPES = (
     "follower.created",
@@ -58,7 +61,9 @@ class UnknownEvent(Unprocessable):
 
 def record(creator_id: uuid.UUID, type_: str, data: dict[str, Any]) -> Event:
     """Write the event, and a delivery to each enabled endpoint of the creator that wants it."""
-    event = Event(creator_id=creator_id, type=type_, data=data, created_at=clock.utcnow(), xact_id=_xact_id())
+    event = Event(
+        creator_id=creator_id, type=type_, data=data, created_at=clock.utcnow(), seq=_next_seq(creator_id)
+    )
     db.session.add(event)
     db.session.flush()
     endpoints = db.session.scalars(
@@ -72,16 +77,18 @@ def record(creator_id: uuid.UUID, type_: str, data: dict[str, Any]) -> Event:
     return event
 
 
-def _xact_id() -> Any:
-    if db.session.get_bind().dialect.name != "postgresql":
-        return 0
-    return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
-
-
-def _committed_before_running() -> Any:
-    """PostgreSQL: events of transactions older than any still running (see above)."""
-    xmin = cast(cast(func.pg_snapshot_xmin(func.pg_current_snapshot()), Text), BigInteger)
-    return Event.xact_id < xmin
+def _next_seq(creator_id: uuid.UUID) -> int:
+    """The creator's next event number; its counter row stays locked until commit."""
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(EventSequence)
+        .values(creator_id=creator_id, last_seq=1)
+        .on_conflict_do_update(
+            index_elements=[EventSequence.creator_id], set_={"last_seq": EventSequence.last_seq + 1}
+        )
+        .returning(EventSequence.last_seq)
+    )
+    return int(db.session.execute(stmt).scalar_one())
 
 
 def feed(*, creator: Creator, after: str | None, types: list[str], limit: int) -> dict[str, Any]:
@@ -89,13 +96,9 @@ def feed(*, creator: Creator, after: str | None, types: list[str], limit: int) -
     stmt = select(Event).where(Event.creator_id == creator.id)
     if types:
         stmt = stmt.where(Event.type.in_(types))
-    if db.session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.where(_committed_before_running())
     if after is not None:
-        anchor = _anchor(creator, after)
-        anchor_key = tuple_(literal(anchor.xact_id), literal(anchor.id))
-        stmt = stmt.where(tuple_(Event.xact_id, Event.id) > anchor_key)
-    rows = list(db.session.scalars(stmt.order_by(Event.xact_id, Event.id).limit(limit + 1)))
+        stmt = stmt.where(Event.seq > _anchor(creator, after).seq)
+    rows = list(db.session.scalars(stmt.order_by(Event.seq).limit(limit + 1)))
     return {"data": [delivery.event_body(e) for e in rows[:limit]], "has_more": len(rows) > limit}
 
 

@@ -6,7 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..common import clock
@@ -36,13 +46,25 @@ class WebhookEndpoint(IdMixin, CreatedMixin, Base):
     disabled_at: Mapped[datetime | None]
 
 
+class EventSequence(Base):
+    """A creator's last event number. Taking the next one locks this row until commit, so a
+    creator's events commit in the order of their numbers (see events.py)."""
+
+    __tablename__ = "event_sequences"
+
+    creator_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("creators.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+
+
 class Event(Base):
     """Something that happened at a creator's, as its webhooks and the feed tell it."""
 
     __tablename__ = "events"
     __table_args__ = (
-        # The feed's order: commit order first (see events.py), then insertion.
-        Index("ix_events_creator_order", "creator_id", "xact_id", "id"),
+        # The feed's order, and its key.
+        UniqueConstraint("creator_id", "seq"),
         Index("ix_events_created_at", "created_at"),
     )
 
@@ -50,9 +72,8 @@ class Event(Base):
     creator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # PostgreSQL: the id of the transaction that wrote the event (0 on SQLite, whose one
-    # writer at a time commits in id order).
-    xact_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The creator's event number: 1, 2, 3 … in commit order.
+    seq: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=clock.utcnow)
 
 
