@@ -16,7 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sqla_event
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 from standardwebhooks import Webhook
 
 from service import jobs
@@ -485,42 +487,49 @@ def _wait_for_a_lock_wait(app) -> None:
 
 
 def test_a_creators_events_commit_in_the_order_of_their_numbers(app, client, creator, postgres_only):
-    """Two transactions write an event for the same creator; the first commits last. The
-    second waits for the first's number to commit, so a reader that resumes after what it
-    saw never passes an event that commits late."""
+    """The first writer is numbered, then its commit is held up; the second writer comes to
+    commit meanwhile. It waits for the first, so a reader that resumes after what it saw
+    never passes an event that commits late."""
     with app.app_context():
         creator_id = db.session.scalar(text("SELECT id FROM creators"))
         events.record(creator_id, "follower.created", {"n": "seen"})
         db.session.commit()
     [seen] = feed(client, creator)["data"]
-    holding, release = threading.Event(), threading.Event()
+    numbered, release = threading.Event(), threading.Event()
     committed: list[str] = []
     failures: list[BaseException] = []
 
-    def writer(name: str) -> None:
+    def hold_the_first_commit(session) -> None:  # runs after the numbering, before COMMIT
+        if threading.current_thread().name == "first":
+            numbered.set()
+            release.wait(10)
+
+    def writer() -> None:
+        name = threading.current_thread().name
         try:
+            if name == "second":
+                numbered.wait(10)
             with app.app_context():
-                if name == "second":
-                    holding.wait(10)
                 events.record(creator_id, "follower.created", {"n": name})
-                if name == "first":
-                    holding.set()
-                    release.wait(10)
                 db.session.commit()
                 committed.append(name)
         except BaseException as error:  # handed to the test below
             failures.append(error)
-            holding.set()
+            numbered.set()
 
-    threads = [threading.Thread(target=writer, args=(name,)) for name in ("first", "second")]
-    for thread in threads:
-        thread.start()
-    holding.wait(10)
-    _wait_for_a_lock_wait(app)  # the second writer, at the creator's counter
-    assert feed(client, creator, after=seen["id"])["data"] == []
-    release.set()
-    for thread in threads:
-        thread.join(10)
+    sqla_event.listen(Session, "before_commit", hold_the_first_commit)
+    try:
+        threads = [threading.Thread(target=writer, name=name) for name in ("first", "second")]
+        for thread in threads:
+            thread.start()
+        numbered.wait(10)
+        _wait_for_a_lock_wait(app)  # the second writer, at the creator's counter
+        assert feed(client, creator, after=seen["id"])["data"] == []
+        release.set()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        sqla_event.remove(Session, "before_commit", hold_the_first_commit)
     assert not failures, failures
 
     assert committed == ["first", "second"]

@@ -30,7 +30,7 @@ def upgrade():
     sa.Column('creator_id', sa.Uuid(), nullable=False),
     sa.Column('type', sa.String(length=40), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
-    sa.Column('seq', sa.BigInteger(), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=True),
     sa.Column('created_at', service.common.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['creator_id'], ['creators.id'], name=op.f('fk_events_creator_id_creators'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),

@@ -2,12 +2,14 @@
 that asked for its type, and listed by the feed in commit order.
 
 Commit order: an id is taken at insert, but transactions commit in any order, so a
-reader paging by id could pass an id whose transaction commits later. Each event takes
-its creator's next number (`seq`) from a counter row that stays locked until the
-transaction ends: a second transaction with an event for the same creator waits there,
-so the creator's numbers commit in order with no gap a reader could pass. The feed is
-ordered by that number. (Transaction ids and `pg_snapshot_xmin` would avoid the wait, but
-any writing transaction on the server, of any database, would hold the feed back.)
+reader paging by id could pass an id whose transaction commits later. So the events of
+a transaction are numbered (`seq`, per creator) just before it commits, from a counter
+row that stays locked until the commit is done: a second transaction with an event for
+the same creator waits there, and the creator's numbers commit in order with no gap a
+reader could pass. The feed is ordered by that number. The counter is the last lock a
+transaction takes, held only for its commit, so it cannot deadlock with the locks taken
+before it. (Transaction ids and `pg_snapshot_xmin` would avoid the wait, but any writing
+transaction on the server, of any database, would hold the feed back.)
 
 Payloads carry ids, statuses and money (`{amount, currency}`) to act on, and of people
 only their id and display name (what the creator sees in the app): no e-mail address,
@@ -21,8 +23,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from ..accounts.models import User
 from ..billing import signals as billing
@@ -51,6 +55,7 @@ EVENT_TYPES = (
     "message.received",
 )
 KEPT = timedelta(days=30)
+_UNNUMBERED = "integrations.unnumbered"  # session.info: events written, not yet numbered
 EXCERPT_CHARS = 100
 
 
@@ -61,11 +66,10 @@ class UnknownEvent(Unprocessable):
 
 def record(creator_id: uuid.UUID, type_: str, data: dict[str, Any]) -> Event:
     """Write the event, and a delivery to each enabled endpoint of the creator that wants it."""
-    event = Event(
-        creator_id=creator_id, type=type_, data=data, created_at=clock.utcnow(), seq=_next_seq(creator_id)
-    )
+    event = Event(creator_id=creator_id, type=type_, data=data, created_at=clock.utcnow())
     db.session.add(event)
     db.session.flush()
+    db.session.info.setdefault(_UNNUMBERED, []).append(event)
     endpoints = db.session.scalars(
         select(WebhookEndpoint).where(
             WebhookEndpoint.creator_id == creator_id, WebhookEndpoint.status == "enabled"
@@ -77,18 +81,39 @@ def record(creator_id: uuid.UUID, type_: str, data: dict[str, Any]) -> Event:
     return event
 
 
-def _next_seq(creator_id: uuid.UUID) -> int:
-    """The creator's next event number; its counter row stays locked until commit."""
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+def _take_numbers(session: Session, creator_id: uuid.UUID, count: int) -> int:
+    """Reserve the creator's next `count` event numbers; the last one. The counter row stays
+    locked until the commit."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = (
         insert(EventSequence)
-        .values(creator_id=creator_id, last_seq=1)
+        .values(creator_id=creator_id, last_seq=count)
         .on_conflict_do_update(
-            index_elements=[EventSequence.creator_id], set_={"last_seq": EventSequence.last_seq + 1}
+            index_elements=[EventSequence.creator_id], set_={"last_seq": EventSequence.last_seq + count}
         )
         .returning(EventSequence.last_seq)
     )
-    return int(db.session.execute(stmt).scalar_one())
+    return int(session.execute(stmt).scalar_one())
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _number_events(session: Session) -> None:
+    written: list[Event] = session.info.pop(_UNNUMBERED, [])
+    by_creator: dict[uuid.UUID, list[Event]] = {}
+    for event in written:
+        by_creator.setdefault(event.creator_id, []).append(event)
+    for creator_id in sorted(by_creator):  # one order for all, should a transaction touch several
+        events_ = by_creator[creator_id]
+        last = _take_numbers(session, creator_id, len(events_))
+        for offset, event in enumerate(events_):
+            event.seq = last - len(events_) + 1 + offset
+    if written:
+        session.flush()
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_unnumbered(session: Session) -> None:
+    session.info.pop(_UNNUMBERED, None)
 
 
 def feed(*, creator: Creator, after: str | None, types: list[str], limit: int) -> dict[str, Any]:

@@ -47,8 +47,8 @@ class WebhookEndpoint(IdMixin, CreatedMixin, Base):
 
 
 class EventSequence(Base):
-    """A creator's last event number. Taking the next one locks this row until commit, so a
-    creator's events commit in the order of their numbers (see events.py)."""
+    """A creator's last event number. Numbering a transaction's events locks this row until
+    it commits, so a creator's events commit in the order of their numbers (see events.py)."""
 
     __tablename__ = "event_sequences"
 
@@ -72,8 +72,9 @@ class Event(Base):
     creator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # The creator's event number: 1, 2, 3 … in commit order.
-    seq: Mapped[int] = mapped_column(BigInteger)
+    # The creator's event number: 1, 2, 3 … in commit order, given just before the commit
+    # (null only inside the writing transaction).
+    seq: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=clock.utcnow)
 
 
