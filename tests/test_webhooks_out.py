@@ -546,3 +546,14 @@ def test_parallel_follows_number_the_events_without_gaps(app, client, creator, s
     assert numbers == list(range(1, len(fans) + 1))
     listed = feed(client, creator)["data"]
     assert {e["data"]["user"]["id"] for e in listed} == {fan.id for fan in fans}
+
+
+def test_a_pinned_https_connection_still_names_and_verifies_the_urls_host():
+    """The connection goes to the checked address; TLS asks for (SNI) and checks the
+    certificate of the host in the URL, not of the address."""
+    pool = delivery.PinnedAdapter("hooks.example").poolmanager.connection_from_host(
+        "203.0.113.5", 443, scheme="https"
+    )
+    assert pool.host == "203.0.113.5"
+    assert pool.conn_kw["server_hostname"] == "hooks.example"
+    assert pool.assert_hostname == "hooks.example"
