@@ -30,11 +30,13 @@ def upgrade():
     sa.Column('creator_id', sa.Uuid(), nullable=False),
     sa.Column('type', sa.String(length=40), nullable=False),
     sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('key', sa.String(length=100), nullable=True),
     sa.Column('seq', sa.BigInteger(), nullable=True),
     sa.Column('created_at', service.common.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['creator_id'], ['creators.id'], name=op.f('fk_events_creator_id_creators'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_events')),
-    sa.UniqueConstraint('creator_id', 'seq', name=op.f('uq_events_creator_id'))
+    sa.UniqueConstraint('creator_id', 'key', name=op.f('uq_events_creator_id_key')),
+    sa.UniqueConstraint('creator_id', 'seq', name=op.f('uq_events_creator_id_seq'))
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index('ix_events_created_at', ['created_at'], unique=False)

@@ -10,7 +10,7 @@ from blinker import Namespace
 _signals = Namespace()
 
 # sender: the Purchase just paid. Attributes receivers may use: id, user_id,
-# creator_id, offering (catalog Offering: kind, title), amount_minor, currency.
+# creator_id, offering (catalog Offering: id, kind, title), amount_minor, currency.
 purchase_completed = _signals.signal("purchase-completed")
 
 # sender: the Payment ledger row just recorded, announced once per row, only when

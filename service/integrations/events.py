@@ -64,9 +64,17 @@ class UnknownEvent(Unprocessable):
     title = "No such event in your feed (events are kept 30 days)"
 
 
-def record(creator_id: uuid.UUID, type_: str, data: dict[str, Any]) -> Event:
-    """Write the event, and a delivery to each enabled endpoint of the creator that wants it."""
-    event = Event(creator_id=creator_id, type=type_, data=data, created_at=clock.utcnow())
+def record(
+    creator_id: uuid.UUID, type_: str, data: dict[str, Any], *, key: str | None = None
+) -> Event | None:
+    """Write the event, and a delivery to each enabled endpoint of the creator that wants it.
+    With `key`, an event of that key recorded already wins (a signal announced again by a
+    retried webhook) and None is returned."""
+    if key is not None:
+        known = select(Event.id).where(Event.creator_id == creator_id, Event.key == key)
+        if db.session.scalar(known) is not None:
+            return None
+    event = Event(creator_id=creator_id, type=type_, data=data, created_at=clock.utcnow(), key=key)
     db.session.add(event)
     db.session.flush()
     db.session.info.setdefault(_UNNUMBERED, []).append(event)
@@ -211,29 +219,33 @@ def _membership_changed(sub: Subscription, *, previous: dict[str, Any] | None, *
     else:
         type_ = "member.updated"
         data["previous_attributes"] = {_MEMBER_FIELDS[k]: _shown(v) for k, v in previous.items()}
-    record(sub.creator_id, type_, data)
+    record(sub.creator_id, type_, data, key=f"member:{sub.id}" if previous is None else None)
 
 
 def _purchase(purchase: Purchase) -> dict[str, Any]:
+    """From the attributes `purchase_completed` promises."""
     return {
         "purchase_id": str(purchase.id),
         "user": _person(purchase.user_id),
-        "offering_id": str(purchase.offering_id),
-        "status": purchase.status,
+        "offering_id": str(purchase.offering.id),
         "amount": _money(purchase.amount_minor, purchase.currency),
-        "amount_refunded": _money(purchase.amount_refunded_minor, purchase.currency),
     }
 
 
 @billing.purchase_completed.connect
 def _purchased(purchase: Purchase, **kwargs: object) -> None:
-    record(purchase.creator_id, "purchase.completed", _purchase(purchase))
+    data = {**_purchase(purchase), "status": "paid"}
+    record(purchase.creator_id, "purchase.completed", data, key=f"purchase:{purchase.id}")
 
 
 @billing.purchase_refunded.connect
 def _refunded(purchase: Purchase, *, previous_refunded_minor: int, **kwargs: object) -> None:
-    data = _purchase(purchase)
-    data["refunded_now"] = _money(purchase.amount_refunded_minor - previous_refunded_minor, purchase.currency)
+    data = {
+        **_purchase(purchase),
+        "status": purchase.status,
+        "amount_refunded": _money(purchase.amount_refunded_minor, purchase.currency),
+        "refunded_now": _money(purchase.amount_refunded_minor - previous_refunded_minor, purchase.currency),
+    }
     record(purchase.creator_id, "purchase.refunded", data)
 
 
@@ -251,6 +263,7 @@ def _paid(payment: Payment, **kwargs: object) -> None:
             "subscription_id": str(payment.subscription_id) if payment.subscription_id else None,
             "amount": _money(payment.amount_minor, payment.currency),
         },
+        key=f"payment:{payment.id}",
     )
 
 

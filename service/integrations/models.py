@@ -64,7 +64,8 @@ class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         # The feed's order, and its key.
-        UniqueConstraint("creator_id", "seq"),
+        UniqueConstraint("creator_id", "seq", name="uq_events_creator_id_seq"),
+        UniqueConstraint("creator_id", "key", name="uq_events_creator_id_key"),
         Index("ix_events_created_at", "created_at"),
     )
 
@@ -72,6 +73,9 @@ class Event(Base):
     creator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("creators.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Set for what must be recorded once however often it is announced (a purchase's
+    # completion, a payment, a new membership).
+    key: Mapped[str | None] = mapped_column(String(100))
     # The creator's event number: 1, 2, 3 … in commit order, given just before the commit
     # (null only inside the writing transaction).
     seq: Mapped[int | None] = mapped_column(BigInteger)
