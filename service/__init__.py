@@ -126,6 +126,7 @@ def _register_blueprints(app: Flask) -> None:
     from .followers.routes import blp as followers
     from .growth.routes import blp as growth  # (and growth's receivers of earlier domains' events)
     from .health import blp as health
+    from .integrations.routes import blp as integrations  # (and its receivers of every domain's events)
     from .messaging.routes import blp as messaging
 
     api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
@@ -140,6 +141,7 @@ def _register_blueprints(app: Flask) -> None:
         messaging,
         content,
         analytics,
+        integrations,
     ):
         api.register_blueprint(blueprint)
     if app.config["PAYMENTS_PROVIDER"] == "local":

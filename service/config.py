@@ -147,6 +147,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "JOBS_REHAND_SECONDS": _int(env, "JOBS_REHAND_SECONDS", 60),
         # Without Redis, whether this process keeps the periodic schedule (`make run` does).
         "JOBS_RUN_PERIODIC": _bool(env.get("JOBS_RUN_PERIODIC"), True),
+        # Webhooks out may go to private, loopback and link-local addresses (local receivers).
+        "WEBHOOKS_ALLOW_PRIVATE": _bool(env.get("WEBHOOKS_ALLOW_PRIVATE"), False),
         # Payments: Stripe when a secret key is set, otherwise the local simulated gateway.
         "PAYMENTS_PROVIDER": env.get("PAYMENTS_PROVIDER")
         or ("stripe" if env.get("STRIPE_SECRET_KEY") else "local"),

@@ -26,6 +26,8 @@ from .growth.models import (
     UpgradeOffer,
     UpgradeRedemption,
 )
+from .integrations.models import Delivery as WebhookDelivery
+from .integrations.models import DeliveryAttempt, Event, EventSequence, WebhookEndpoint
 from .jobs.models import Job
 from .localpay.models import LocalObject
 from .messaging.models import (
@@ -66,7 +68,12 @@ __all__ = [
     "Follow",
     "Referral",
     "ReferralCode",
+    "DeliveryAttempt",
+    "Event",
+    "EventSequence",
     "Job",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "LocalObject",
     "LoginFailures",
     "Message",

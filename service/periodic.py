@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from .billing import access, idempotency, subscriptions, webhooks
+from .integrations import events
 from .jobs import Periodic, outbox
 
 PERIODIC = [
@@ -14,4 +15,5 @@ PERIODIC = [
     Periodic(access.recount_all_members, timedelta(hours=1)),
     Periodic(subscriptions.reconcile_live, timedelta(days=1)),
     Periodic(outbox.purge_finished, timedelta(days=1)),
+    Periodic(events.purge_old, timedelta(days=1)),
 ]

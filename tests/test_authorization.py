@@ -311,6 +311,69 @@ def _members_csv(client, owner, make_offering):
     return f"/v1/creators/{owner['handle']}/members.csv", None
 
 
+# A documentation address (TEST-NET-1): refused at send time without any lookup or traffic.
+HOOK = {"url": "https://192.0.2.1/hooks", "events": ["follower.created"]}
+
+
+def _hook(client, owner) -> str:
+    rv = client.post(f"/v1/creators/{owner['handle']}/webhook-endpoints", json=HOOK, headers=owner.headers)
+    assert rv.status_code == 201, rv.get_json()
+    return f"/v1/creators/{owner['handle']}/webhook-endpoints/{rv.get_json()['id']}"
+
+
+@owned("post", "/v1/creators/{handle}/webhook-endpoints")
+def _new_hook(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/webhook-endpoints", HOOK
+
+
+@owned("get", "/v1/creators/{handle}/webhook-endpoints")
+def _hooks(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/webhook-endpoints", None
+
+
+@owned("get", "/v1/creators/{handle}/webhook-endpoints/{endpoint_id}")
+def _get_hook(client, owner, make_offering):
+    return _hook(client, owner), None
+
+
+@owned("patch", "/v1/creators/{handle}/webhook-endpoints/{endpoint_id}")
+def _edit_hook(client, owner, make_offering):
+    return _hook(client, owner), {"events": ["member.created"]}
+
+
+@owned("delete", "/v1/creators/{handle}/webhook-endpoints/{endpoint_id}")
+def _delete_hook(client, owner, make_offering):
+    return _hook(client, owner), None
+
+
+@owned("post", "/v1/creators/{handle}/webhook-endpoints/{endpoint_id}/test")
+def _ping_hook(client, owner, make_offering):
+    return _hook(client, owner) + "/test", None
+
+
+@owned("post", "/v1/creators/{handle}/webhook-endpoints/{endpoint_id}/rotate-secret")
+def _rotate_hook(client, owner, make_offering):
+    return _hook(client, owner) + "/rotate-secret", None
+
+
+@owned("get", "/v1/creators/{handle}/webhook-endpoints/{endpoint_id}/deliveries")
+def _hook_log(client, owner, make_offering):
+    return _hook(client, owner) + "/deliveries", None
+
+
+@owned("post", "/v1/creators/{handle}/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry")
+def _retry_hook(client, owner, make_offering):
+    url = _hook(client, owner)
+    ping = client.post(url + "/test", headers=owner.headers)
+    assert ping.status_code == 202, ping.get_json()
+    return f"{url}/deliveries/{ping.get_json()['id']}/retry", None
+
+
+@owned("get", "/v1/creators/{handle}/events")
+def _events(client, owner, make_offering):
+    return f"/v1/creators/{owner['handle']}/events", None
+
+
 # Reads that are public once published but private while a draft.
 OWNED_READS: dict[str, Builder] = {
     "draft offering": lambda client, owner, make_offering: (

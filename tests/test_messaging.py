@@ -390,12 +390,14 @@ def test_unread_counters_stay_exact_under_parallel_sends_and_reads(
 
 
 def _purchase(user_id, creator_id, kind="service", purchase_id=None):
-    offering = SimpleNamespace(kind=kind, title="One-to-one code review")
+    offering = SimpleNamespace(id=uuid.uuid4(), kind=kind, title="One-to-one code review")
     return SimpleNamespace(
         id=purchase_id or uuid.uuid4(),
         user_id=uuid.UUID(user_id),
         creator_id=uuid.UUID(creator_id),
         offering=offering,
+        amount_minor=5000,
+        currency="eur",
     )
 
 

@@ -31,6 +31,8 @@ PRODUCTION = {
     "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
     "STRIPE_SECRET_KEY": "sk_test_probe",
     "STRIPE_WEBHOOK_SECRET": "whsec_probe",
+    # Nor is Redis: the probe enqueues nothing and its limits are not reached.
+    "REDIS_URL": "redis://127.0.0.1:1/0",
 }
 
 

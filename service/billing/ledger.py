@@ -104,8 +104,7 @@ def apply_charge(payment: Payment, charge: ChargeInfo) -> None:
         purchases.record_refund(payment, refund)
     purchase = _purchase_of(payment)
     if purchase is not None:
-        purchase.amount_refunded_minor = payment.refunded_minor
-        purchase.status = "refunded" if payment.refunded_minor >= purchase.amount_minor else "paid"
+        purchases.set_refunded(purchase, payment.refunded_minor)
     db.session.flush()
 
 

@@ -15,6 +15,7 @@ from ..common.pagination import paginate
 from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
+from . import signals
 from .gateway import RefundInfo, current_gateway
 from .models import Payment, Purchase, Refund
 
@@ -68,12 +69,21 @@ def refund(*, purchase: Purchase, amount: int | None) -> Purchase:
     )
     row.stripe_refund_id, row.status = made.id, made.status
     if made.status not in ("failed", "canceled"):
-        purchase.amount_refunded_minor += amount
+        set_refunded(purchase, purchase.amount_refunded_minor + amount)
         payment.refunded_minor = purchase.amount_refunded_minor
-        if purchase.amount_refunded_minor >= purchase.amount_minor:
-            purchase.status = "refunded"
     db.session.flush()
     return purchase
+
+
+def set_refunded(purchase: Purchase, refunded_minor: int) -> None:
+    """Record how much of the purchase is refunded (refunded in full ends it); more than
+    before is announced."""
+    previous = purchase.amount_refunded_minor
+    purchase.amount_refunded_minor = refunded_minor
+    purchase.status = "refunded" if refunded_minor >= purchase.amount_minor else "paid"
+    db.session.flush()
+    if refunded_minor > previous:
+        signals.purchase_refunded.send(purchase, previous_refunded_minor=previous)
 
 
 def record_refund(payment: Payment, refund: RefundInfo) -> None:

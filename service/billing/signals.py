@@ -10,7 +10,7 @@ from blinker import Namespace
 _signals = Namespace()
 
 # sender: the Purchase just paid. Attributes receivers may use: id, user_id,
-# creator_id, offering (catalog Offering: kind, title), amount_minor, currency.
+# creator_id, offering (catalog Offering: id, kind, title), amount_minor, currency.
 purchase_completed = _signals.signal("purchase-completed")
 
 # sender: the Payment ledger row just recorded, announced once per row, only when
@@ -23,3 +23,16 @@ payment_recorded = _signals.signal("payment-recorded")
 # sender: the CheckoutSession that ended unfinished (status now expired or failed);
 # announced once, when it leaves `open`. A completed checkout is never closed.
 checkout_closed = _signals.signal("checkout-closed")
+
+# sender: the Subscription whose provider state was just copied onto it, announced each time
+# one of the fields below changed (or the row is new: previous None); not for a voided one.
+# kwargs: previous, a dict of what those fields were before, only those that changed —
+# offering_id, status, cancel_at_period_end, current_period_end.
+subscription_changed = _signals.signal("subscription-changed")
+
+# sender: the Purchase whose refunded amount just went up (a creator's refund, or one seen at
+# the provider); kwargs: previous_refunded_minor. Announced once per increase.
+purchase_refunded = _signals.signal("purchase-refunded")
+
+# sender: the Subscription whose invoice the provider failed to collect (after syncing it).
+invoice_payment_failed = _signals.signal("invoice-payment-failed")

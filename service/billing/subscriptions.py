@@ -63,12 +63,26 @@ def _our_price_id(provider_price: str | None, metadata: dict[str, str]) -> uuid.
     return uuid.UUID(metadata["price_id"]) if metadata.get("price_id") else None
 
 
+# What `subscription_changed` reports the previous values of.
+ANNOUNCED = ("offering_id", "status", "cancel_at_period_end", "current_period_end")
+
+
 def apply(sub: Subscription, info: SubscriptionInfo) -> None:
-    """Copy the provider's current state onto our row, and the change of membership onto
-    the creator's member count."""
+    """Copy the provider's current state onto our row, the change of membership onto the
+    creator's member count, and announce what changed."""
     if sub.status in FINAL_STATUSES and info.status not in FINAL_STATUSES:
         return  # a final state is final; whatever says otherwise is stale
     granted = locked_grants_membership(sub.id)
+    # A row never synced before was just admitted: its first state is news, not a change.
+    before = None if sub.synced_at is None else {name: getattr(sub, name) for name in ANNOUNCED}
+    _copy(sub, info)
+    count_membership_change(sub, granted_before=granted)
+    changed = before and {name: old for name, old in before.items() if getattr(sub, name) != old}
+    if not sub.void_reason and (before is None or changed):
+        signals.subscription_changed.send(sub, previous=changed or None)
+
+
+def _copy(sub: Subscription, info: SubscriptionInfo) -> None:
     now = clock.utcnow()
     if info.status == "past_due" and sub.status != "past_due":
         sub.past_due_since = now
@@ -89,7 +103,6 @@ def apply(sub: Subscription, info: SubscriptionInfo) -> None:
     sub.trial_end, sub.canceled_at, sub.ended_at = info.trial_end, info.canceled_at, info.ended_at
     sub.synced_at = now
     db.session.flush()
-    count_membership_change(sub, granted_before=granted)
 
 
 def _locked(stripe_subscription_id: str) -> Subscription | None:
@@ -263,6 +276,15 @@ def record_invoice_paid(invoice_id: str) -> str | None:
         payment = db.session.scalar(select(Payment).where(Payment.stripe_invoice_id == invoice.id))
         signals.payment_recorded.send(payment)
     return None
+
+
+def record_payment_failed(stripe_subscription_id: str) -> str | None:
+    """An invoice of the subscription was not paid: re-sync it and announce the failure."""
+    outcome = sync_subscription(stripe_subscription_id)
+    sub = _locked(stripe_subscription_id)
+    if outcome is None and sub is not None and not sub.void_reason:
+        signals.invoice_payment_failed.send(sub)
+    return outcome
 
 
 def record_action_required(invoice_id: str) -> str | None:

@@ -149,7 +149,9 @@ def _invoice_paid(obj: dict[str, Any], event: WebhookEvent) -> str | None:
 
 def _invoice_failed(obj: dict[str, Any], event: WebhookEvent) -> str | None:
     sub_id = current_gateway().retrieve_invoice(obj["id"]).subscription
-    return subscriptions.sync_subscription(sub_id) if sub_id else "ignored"
+    if not sub_id:
+        return "ignored"
+    return subscriptions.record_payment_failed(sub_id)
 
 
 def _invoice_action_required(obj: dict[str, Any], event: WebhookEvent) -> str | None:

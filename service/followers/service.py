@@ -49,6 +49,7 @@ def unfollow(*, user: User, creator: Creator) -> None:
     )
     if result.rowcount:  # type: ignore[attr-defined]
         creators.change_follower_count(creator_id=creator.id, delta=-1)
+        signals.follower_deleted.send(creator, user_id=user.id)
 
 
 def _follows_page(stmt: Any, *, limit: int, cursor: str | None) -> dict[str, Any]:

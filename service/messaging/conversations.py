@@ -19,6 +19,7 @@ from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
 from ..followers import service as followers
+from . import signals
 from .models import Conversation, ConversationMember, Message
 from .moderation import check_not_blocked, get_live_user
 
@@ -311,12 +312,14 @@ def _advance_marker(member: ConversationMember, message: Message) -> None:
 def send_message(*, user: User, conversation_id: uuid.UUID, body: str) -> Message:
     """Post a text message; the sender has read everything up to it. Raises NotFound, Blocked."""
     member = get_membership(user=user, conversation_id=conversation_id)
-    check_not_blocked(user.id, _other_participant(member))
+    recipient_id = _other_participant(member)
+    check_not_blocked(user.id, recipient_id)
     message = Message(conversation_id=conversation_id, sender_id=user.id, kind="text", body=body)
     db.session.add(message)
     db.session.flush()
     deliver([conversation_id], [message.id], at=message.created_at)
     _advance_marker(member, message)
+    signals.message_sent.send(message, recipient_id=recipient_id)
     return message
 
 

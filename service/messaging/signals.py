@@ -1,0 +1,9 @@
+"""Events of the messaging domain, for the packages after it."""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+# sender: the text Message just written (flushed); kwargs: recipient_id, the other
+# participant. Announced once per message a user writes (not for system notes or broadcasts).
+message_sent = _signals.signal("message-sent")
