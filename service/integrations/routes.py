@@ -26,6 +26,8 @@ blp = Blueprint("integrations", __name__, url_prefix="/v1", description="Webhook
 OWNER_ONLY = {403: "FORBIDDEN", 404: "NOT_FOUND"}
 ENDPOINTS = "/creators/<string:handle>/webhook-endpoints"
 ONE = ENDPOINTS + "/<uuid:endpoint_id>"
+# Changing an endpoint (they carry signing secrets) takes a login, never an API key:
+# a leaked key must not be able to point a creator's events somewhere else.
 
 
 def _endpoint(handle: str, endpoint_id: uuid.UUID):
@@ -34,7 +36,7 @@ def _endpoint(handle: str, endpoint_id: uuid.UUID):
 
 
 @blp.route(ENDPOINTS, methods=["POST"])
-@auth_required()
+@auth_required(api_key=False)
 @blp.arguments(EndpointCreateSchema)
 @blp.response(201, EndpointWithSecretSchema)
 @blp.doc(responses={**OWNER_ONLY, 409: "CONFLICT"})
@@ -72,7 +74,7 @@ def get_endpoint(handle: str, endpoint_id: uuid.UUID):
 
 
 @blp.route(ONE, methods=["PATCH"])
-@auth_required()
+@auth_required(api_key=False)
 @blp.arguments(EndpointUpdateSchema)
 @blp.response(200, EndpointSchema)
 @blp.doc(responses=OWNER_ONLY)
@@ -87,7 +89,7 @@ def update_endpoint(data, handle: str, endpoint_id: uuid.UUID):
 
 
 @blp.route(ONE, methods=["DELETE"])
-@auth_required()
+@auth_required(api_key=False)
 @blp.response(204)
 @blp.doc(responses=OWNER_ONLY)
 def delete_endpoint(handle: str, endpoint_id: uuid.UUID):
@@ -97,7 +99,7 @@ def delete_endpoint(handle: str, endpoint_id: uuid.UUID):
 
 
 @blp.route(ONE + "/test", methods=["POST"])
-@auth_required()
+@auth_required(api_key=False)
 @blp.response(202, DeliverySchema)
 @blp.doc(responses={**OWNER_ONLY, 409: "CONFLICT"})
 def test_endpoint(handle: str, endpoint_id: uuid.UUID):
@@ -108,7 +110,7 @@ def test_endpoint(handle: str, endpoint_id: uuid.UUID):
 
 
 @blp.route(ONE + "/rotate-secret", methods=["POST"])
-@auth_required()
+@auth_required(api_key=False)
 @blp.response(200, EndpointWithSecretSchema)
 @blp.doc(responses=OWNER_ONLY)
 def rotate_secret(handle: str, endpoint_id: uuid.UUID):
@@ -134,7 +136,7 @@ def list_deliveries(args, handle: str, endpoint_id: uuid.UUID):
 
 
 @blp.route(ONE + "/deliveries/<uuid:delivery_id>/retry", methods=["POST"])
-@auth_required()
+@auth_required(api_key=False)
 @blp.response(202, DeliverySchema)
 @blp.doc(responses={**OWNER_ONLY, 409: "CONFLICT"})
 def retry_delivery(handle: str, endpoint_id: uuid.UUID, delivery_id: uuid.UUID):
