@@ -303,8 +303,13 @@ def test_signals_announce_events_only():
         "user-signed-up",
         "user-deleted",
         "follower-created",
+        "follower-deleted",
         "purchase-completed",
+        "purchase-refunded",
         "payment-recorded",
+        "invoice-payment-failed",
+        "subscription-changed",
         "checkout-closed",
         "creator-counts-changed",
+        "message-sent",
     }
