@@ -17,6 +17,7 @@ from service.messaging.models import Broadcast, Conversation, ConversationMember
 
 from .conftest import assert_problem
 from .fake_memberships import fake_memberships
+from .test_outbox import Held
 from .test_posts import counting
 
 
@@ -218,10 +219,6 @@ def test_a_chunk_that_failed_is_retried_and_the_broadcast_completes_without_dupl
 
 def test_the_broadcast_request_does_the_same_work_for_any_audience(app, client, creator, signup, monkeypatch):
     """Nothing in the request grows with the audience: its jobs do that, after it."""
-
-    class Held:
-        def hand_over(self, ids):
-            pass
 
     monkeypatch.setitem(app.extensions, outbox.QUEUE, Held())
     counts = []

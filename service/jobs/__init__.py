@@ -31,6 +31,8 @@ def init_app(app: Flask, periodic: list[Periodic]) -> None:
 
         @app.before_request
         def _keep_schedule() -> None:
+            if "jobs.ticker" in app.extensions:
+                return  # every request after the first: no lock taken
             with start:
                 if "jobs.ticker" not in app.extensions:
                     app.extensions["jobs.ticker"] = Ticker(app).start()
