@@ -103,3 +103,28 @@ def test_new_follower_and_member_counts_show_at_once(client, creator, alice, mak
     assert client.get("/v1/creators/cora").get_json()["follower_count"] == 1
     buy(client, alice, tier["price"]["id"])
     assert client.get("/v1/creators/cora").get_json()["member_count"] == 1
+
+
+def test_a_logged_in_viewer_with_nothing_personal_gets_the_shared_page_for_one_query(
+    app, client, creator, bob, make_offering, cache_backend
+):
+    make_offering(creator, kind="service", amount=900)
+    anonymous = client.get("/v1/creators/cora")
+    count, rv = count_statements(app, lambda: client.get("/v1/creators/cora", headers=bob.headers))
+    assert count == 1  # the token, its session, the user and their creator profile
+    assert rv.get_data() == anonymous.get_data()
+
+
+def test_owners_and_buyers_of_a_product_still_see_what_is_theirs(client, creator, bob, alice, make_offering):
+    onboard(client, creator)
+    product = make_offering(creator, kind="product", amount=900, delivery="https://x.test/pack.zip")
+    buy(client, bob, product["price"]["id"])
+
+    def delivery(account):
+        page = client.get("/v1/creators/cora", headers=account.headers).get_json()
+        return [o["delivery"] for o in page["offerings"]]
+
+    assert delivery(bob) == ["https://x.test/pack.zip"]
+    assert delivery(creator) == ["https://x.test/pack.zip"]
+    assert delivery(alice) == [None]
+    assert [o["delivery"] for o in client.get("/v1/creators/cora").get_json()["offerings"]] == [None]

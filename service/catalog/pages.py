@@ -1,6 +1,7 @@
-"""The anonymous creator page, from the shared cache, with an ETag.
+"""The shared creator page, from the cache, with an ETag.
 
-Everyone without a token sees the same page of a creator, so it is rendered once
+Everyone without a token, and everyone with one but neither the owner nor a buyer of
+one of its products, sees the same page of a creator, so it is rendered once
 and kept for PAGE_TTL seconds under the handle's version. A committed change to
 the creator, its tags, an offering, a price or its follower or member count bumps
 the version, and the next reader renders afresh (a follow costs one render of the
@@ -12,6 +13,7 @@ the bump.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from typing import Any
 
 from flask import current_app, has_app_context, request
@@ -19,7 +21,9 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
+from ..accounts.models import User
 from ..common.cache import current_cache
+from ..common.entitlements import current_entitlements
 from ..creators import signals as creator_signals
 from ..creators.handles import handle_problem, normalise_handle
 from ..creators.models import Creator, CreatorTag
@@ -40,26 +44,49 @@ def _version_key(handle: str) -> str:
     return f"creator-page-version:{handle}"
 
 
-def anonymous_page(handle: str) -> Response:
-    """The page as JSON, 304 when the client's If-None-Match is current. Raises NotFound."""
+def _shared(handle: str) -> tuple[bytes, bytes, list[uuid.UUID]]:
+    """The page everyone without anything personal sees: its ETag, its JSON and the ids of
+    its products (whose buyers see more). From the cache while its version is current.
+    Raises NotFound."""
     key = normalise_handle(handle)
     if handle_problem(key):
         service.creator_page(handle=handle, viewer=None)  # raises NotFound, as for any unknown handle
     cache = current_cache()
     entry, version = cache.get_many(_page_key(key), _version_key(key))
     version = version or b"0"
-    stored_version, etag, body = entry.split(b"\n", 2) if entry else (None, b"", b"")
+    stored_version, etag, products, body = entry.split(b"\n", 3) if entry else (None, b"", b"", b"")
     if stored_version != version:
         page = CreatorPageSchema().dump(service.creator_page(handle=key, viewer=None))
         body = current_app.json.response(page).get_data()  # type: ignore[attr-defined]
         etag = hashlib.sha256(body).hexdigest()[:32].encode()
-        cache.set(_page_key(key), b"\n".join((version, etag, body)), PAGE_TTL)
+        products = ",".join(o["id"] for o in page["offerings"] if o["kind"] == "product").encode()
+        cache.set(_page_key(key), b"\n".join((version, etag, products, body)), PAGE_TTL)
+    return etag, body, [uuid.UUID(i) for i in products.decode().split(",") if i]
+
+
+def anonymous_page(handle: str) -> Response:
+    """The page as JSON, 304 when the client's If-None-Match is current. Raises NotFound."""
+    etag, body, _ = _shared(handle)
     response = current_app.response_class(body, mimetype="application/json")
     response.set_etag(etag.decode())
     # Token holders may see more (their own prices, what they bought): shared caches key on it.
     response.headers["Cache-Control"] = f"public, max-age={PAGE_TTL}"
     response.headers["Vary"] = "Authorization"
     return response.make_conditional(request)
+
+
+def page_for(handle: str, viewer: User) -> Response | dict[str, Any]:
+    """The page for a logged-in viewer: the shared one, unless they own the creator or
+    bought one of its products (then its delivery is theirs to see), which is rendered for
+    them. Raises NotFound."""
+    own = viewer.creator  # type: ignore[attr-defined]
+    if own is not None and own.handle == normalise_handle(handle):
+        return service.creator_page(handle=handle, viewer=viewer)
+    _, body, products = _shared(handle)
+    if products and current_entitlements().delivered_offering_ids(viewer.id, products):
+        return service.creator_page(handle=handle, viewer=viewer)
+    # A token's answers are not stored anywhere (`Cache-Control: no-store`): no ETag.
+    return current_app.response_class(body, mimetype="application/json")
 
 
 def _handles_touched(session: Session) -> set[str]:

@@ -33,12 +33,13 @@ def creator_page(handle: str):
     """A creator's page: profile, counts, and published offerings with their active prices
 
     Without a token the page is public: it carries an `ETag` (send it back in
-    `If-None-Match` for a 304) and `Cache-Control: public, max-age=30`.
+    `If-None-Match` for a 304) and `Cache-Control: public, max-age=30`. With one it
+    differs only for the owner and for buyers of the creator's products.
     """
     viewer = optional_user()
     if viewer is None:
         return pages.anonymous_page(handle)
-    return service.creator_page(handle=handle, viewer=viewer)
+    return pages.page_for(handle, viewer)
 
 
 @blp.route("/creators/<string:handle>/offerings", methods=["POST"])
