@@ -45,6 +45,12 @@ PUBLIC = {
     ("get", "/local-connect/{link_id}"),
     ("post", "/local-connect/{link_id}"),
     ("get", "/local-portal/{portal_id}"),
+    # The signed token in the link is the authority (RFC 8058 one-click, from a mail client).
+    ("get", "/v1/notifications/unsubscribe"),
+    ("post", "/v1/notifications/unsubscribe"),
+    # The development mailbox (EMAIL_BACKEND=local, refused in production).
+    ("get", "/local-mail"),
+    ("get", "/local-mail/{mail_id}"),
 }
 
 SHARED = {

@@ -10,3 +10,5 @@ _signals = Namespace()
 user_signed_up = _signals.signal("user-signed-up")
 # sender: the User, just anonymised; receivers flush, never commit.
 user_deleted = _signals.signal("user-deleted")
+# sender: the User; kwargs: email (the address to verify), token (the signed token).
+verification_requested = _signals.signal("verification-requested")
