@@ -314,4 +314,6 @@ def test_signals_announce_events_only():
         "checkout-closed",
         "creator-counts-changed",
         "message-sent",
+        "broadcast-delivered",
+        "post-published",
     }
