@@ -431,3 +431,26 @@ def test_new_followers_come_in_a_daily_digest(client, app, cora, signup):
     assert len(told["data"]["names"]) == 3
     [message] = [m for m in local_mail(app, to="cora@example.com") if "Confirm" not in m["Subject"]]
     assert message["Subject"] == f"3 new followers on {day.date().isoformat()}"
+
+
+def test_a_broadcast_is_told_in_the_app_and_e_mailed_only_to_who_chose_it(client, app, cora, alice, bob):
+    for fan in (alice, bob):
+        verify(client, app, fan)
+        follow(client, fan)
+    rv = client.patch(
+        "/v1/me/notification-settings", json={"kinds": [{"kind": "broadcast", "email": True}]}, headers=bob.headers
+    )
+    assert rv.status_code == 200
+    rv = client.post(
+        "/v1/creators/cora/broadcasts", json={"body": "New <video> is out", "audience": "followers"}, headers=cora.headers
+    )
+    assert rv.status_code == 202, rv.get_json()
+    rv = client.post(
+        "/v1/creators/cora/broadcasts", json={"body": "And another", "audience": "followers"}, headers=cora.headers
+    )
+    assert kinds_of(client, alice) == ["broadcast", "broadcast"] and kinds_of(client, bob) == ["broadcast", "broadcast"]
+    run_due_jobs(app, later=DIGEST)
+    assert [m for m in local_mail(app, to="alice@example.com") if "Confirm" not in m["Subject"]] == []
+    [message] = [m for m in local_mail(app, to="bob@example.com") if "Confirm" not in m["Subject"]]
+    assert message["Subject"] == "Cora sent a message"
+    assert "And another" in text_of(message)
