@@ -19,6 +19,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from typing import Protocol
@@ -26,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from flask import current_app
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ..accounts.models import User
 from ..common import clock
@@ -38,6 +39,7 @@ from .service import choices
 from .tokens import unsubscribe_url
 
 log = logging.getLogger(__name__)
+KEPT = timedelta(days=30)
 
 _templates = Environment(
     loader=PackageLoader("service.notifications", "templates"),
@@ -218,6 +220,16 @@ def suppress(address: str, reason: str, detail: str | None = None) -> None:
         Suppression,
         {"address": address.lower(), "reason": reason, "detail": detail, "created_at": clock.utcnow()},
     )
+
+
+def purge_old() -> int:
+    """Job, daily: forget e-mails (and local mail) that left, or were dropped, 30 days ago.
+    Pending ones stay: the outbox still owes them an attempt."""
+    cutoff = clock.utcnow() - KEPT
+    db.session.execute(delete(LocalMail).where(LocalMail.created_at < cutoff))
+    result = db.session.execute(delete(Email).where(Email.status != "pending", Email.created_at < cutoff))
+    db.session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
