@@ -12,7 +12,7 @@ from service.common import clock
 from service.extensions import db
 from service.notifications import mail, posts
 from service.notifications.kinds import KINDS
-from service.notifications.models import Email, Notification, Suppression
+from service.notifications.models import Email, LocalMail, Notification, Suppression
 from service.notifications.service import notify
 
 from .conftest import assert_problem, log_in
@@ -402,8 +402,6 @@ def test_the_local_mailbox_lists_and_shows_what_was_sent(client, app, alice):
     page = client.get("/local-mail")
     assert page.status_code == 200 and "Confirm your e-mail address" in page.get_data(as_text=True)
     with app.app_context():
-        from service.notifications.models import LocalMail
-
         [kept] = db.session.scalars(select(LocalMail)).all()
     shown = client.get(f"/local-mail/{kept.id}").get_data(as_text=True)
     assert "alice@example.com" in shown and "List-Unsubscribe" in shown and "sandbox" in shown
@@ -438,19 +436,40 @@ def test_a_broadcast_is_told_in_the_app_and_e_mailed_only_to_who_chose_it(client
         verify(client, app, fan)
         follow(client, fan)
     rv = client.patch(
-        "/v1/me/notification-settings", json={"kinds": [{"kind": "broadcast", "email": True}]}, headers=bob.headers
+        "/v1/me/notification-settings",
+        json={"kinds": [{"kind": "broadcast", "email": True}]},
+        headers=bob.headers,
     )
     assert rv.status_code == 200
     rv = client.post(
-        "/v1/creators/cora/broadcasts", json={"body": "New <video> is out", "audience": "followers"}, headers=cora.headers
+        "/v1/creators/cora/broadcasts",
+        json={"body": "New <video> is out", "audience": "followers"},
+        headers=cora.headers,
     )
     assert rv.status_code == 202, rv.get_json()
     rv = client.post(
-        "/v1/creators/cora/broadcasts", json={"body": "And another", "audience": "followers"}, headers=cora.headers
+        "/v1/creators/cora/broadcasts",
+        json={"body": "And another", "audience": "followers"},
+        headers=cora.headers,
     )
-    assert kinds_of(client, alice) == ["broadcast", "broadcast"] and kinds_of(client, bob) == ["broadcast", "broadcast"]
+    assert kinds_of(client, alice) == ["broadcast", "broadcast"] and kinds_of(client, bob) == [
+        "broadcast",
+        "broadcast",
+    ]
     run_due_jobs(app, later=DIGEST)
     assert [m for m in local_mail(app, to="alice@example.com") if "Confirm" not in m["Subject"]] == []
     [message] = [m for m in local_mail(app, to="bob@example.com") if "Confirm" not in m["Subject"]]
     assert message["Subject"] == "Cora sent a message"
     assert "And another" in text_of(message)
+
+
+def test_old_e_mails_are_forgotten_but_pending_ones_kept(client, app, cora, alice):
+    with app.app_context():
+        db.session.add(
+            Email(key="waiting", user_id=uuid.UUID(alice.id), kind="new_post", data={}, status="pending")
+        )
+        db.session.commit()
+        clock.freeze(clock.utcnow() + timedelta(days=31))
+        assert mail.purge_old() == 2  # the two verification e-mails, sent a month ago
+        assert [e.key for e in db.session.scalars(select(Email))] == ["waiting"]
+        assert db.session.scalar(select(func.count()).select_from(LocalMail)) == 0
