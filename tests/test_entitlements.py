@@ -312,4 +312,9 @@ def test_signals_announce_events_only():
         "checkout-closed",
         "creator-counts-changed",
         "message-sent",
+        "broadcast-delivered",
+        "post-published",
+        "verification-requested",
+        "trial-ending",
+        "payout-requirements-due",
     }
