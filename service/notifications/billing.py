@@ -19,7 +19,7 @@ from babel.dates import format_date
 
 from ..billing.models import FINAL_STATUSES, ConnectedAccount, Payment, Purchase, Subscription
 from ..billing.rules import ACCESS_RULE
-from ..catalog.models import Offering
+from ..catalog.models import Offering, Price
 from ..common import clock
 from ..common.money import format_money
 from ..creators.models import Creator
@@ -56,11 +56,20 @@ def _about(creator: Creator, offering: Offering) -> dict[str, Any]:
 
 
 def _of_subscription(sub: Subscription) -> dict[str, Any]:
+    # By id: billing moves `offering_id` on a change of tier, not the loaded relationship.
+    offering = db.session.get(Offering, sub.offering_id)
+    assert offering is not None
     return {
-        **_about(sub.creator, sub.offering),
+        **_about(sub.creator, offering),
         "subscription_id": str(sub.id),
         "member_name": excerpt(sub.user.display_name, NAME_LENGTH),
     }
+
+
+def _price(sub: Subscription) -> dict[str, Any]:
+    price = db.session.get(Price, sub.price_id)
+    assert price is not None
+    return _money(price.amount_minor, price.currency)
 
 
 def _ms(moment: datetime | None) -> int:
@@ -151,7 +160,7 @@ def trial_ending(sub: Subscription, *, trial_end: datetime, **_: Any) -> None:
         **_of_subscription(sub),
         "ends_at": ends["at"],
         "ends_on": ends["on"],
-        "price": _money(sub.price.amount_minor, sub.price.currency),
+        "price": _price(sub),
         "cancel_scheduled": sub.cancel_at_period_end,
     }
     notify(sub.user_id, "trial_ending", f"subscription:{sub.id}:{_ms(trial_end)}", data)
@@ -168,7 +177,7 @@ def invoice_payment_failed(sub: Subscription, **_: Any) -> None:
     until = _when(grace_ends)
     told = {
         **data,
-        "price": _money(sub.price.amount_minor, sub.price.currency),
+        "price": _price(sub),
         "grace_ends_at": until["at"],
         "grace_ends_on": until["on"],
         "grace_days_left": math.ceil(left / timedelta(days=1)) if left is not None else None,
