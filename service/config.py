@@ -134,6 +134,9 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_SIGNUP": env.get("RATELIMIT_SIGNUP", "5/hour"),
         "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "20/minute"),
+        "RATELIMIT_VERIFY_MAILS": env.get("RATELIMIT_VERIFY_MAILS", "3/hour"),
+        # How long a link that proves an e-mail address works.
+        "EMAIL_VERIFY_MAX_AGE_HOURS": _int(env, "EMAIL_VERIFY_MAX_AGE_HOURS", 72),
         "LOGIN_FREE_FAILURES": _int(env, "LOGIN_FREE_FAILURES", 5),
         "LOGIN_BACKOFF_MAX": _int(env, "LOGIN_BACKOFF_MAX", 15 * 60),
         "RATELIMIT_REFRESH": env.get("RATELIMIT_REFRESH", "30/minute"),

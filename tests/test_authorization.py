@@ -35,6 +35,8 @@ PUBLIC = {
     ("post", "/v1/auth/signup"),
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/refresh"),
+    # Opened from a mail client; the signed token is the authority.
+    ("get", "/v1/auth/verify"),
     ("get", "/v1/creators"),
     # Signed by Stripe instead of a bearer token.
     ("post", "/v1/webhooks/stripe"),

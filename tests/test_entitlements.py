@@ -302,6 +302,8 @@ def test_signals_announce_events_only():
     assert names == {
         "user-signed-up",
         "user-deleted",
+        "verification-requested",
+        "email-verified",
         "follower-created",
         "follower-deleted",
         "purchase-completed",
@@ -314,7 +316,6 @@ def test_signals_announce_events_only():
         "message-sent",
         "broadcast-delivered",
         "post-published",
-        "verification-requested",
         "trial-ending",
         "payout-requirements-due",
     }

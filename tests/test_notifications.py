@@ -12,14 +12,20 @@ from service.common import clock
 from service.extensions import db
 from service.notifications import mail, posts
 from service.notifications.kinds import KINDS
-from service.notifications.models import Email, Notification, Suppression
+from service.notifications.models import Email, LocalMail, Notification, Suppression
 from service.notifications.service import notify
 
-from .conftest import assert_problem
+from .conftest import assert_problem, log_in
 from .fake_memberships import fake_memberships
 from .mailboxes import html_of, link_in, local_mail, run_due_jobs, smtp_server, text_of
 
-DIGEST = timedelta(minutes=16)
+# Past the digest period the tests choose, within an access token's 15 minutes.
+DIGEST = timedelta(minutes=6)
+
+
+@pytest.fixture(autouse=True)
+def _short_digests(app, monkeypatch):
+    monkeypatch.setitem(app.config, "DM_EMAIL_DIGEST_MINUTES", 5)
 
 
 @pytest.fixture
@@ -48,7 +54,10 @@ def cora(client, app, creator):
 
 
 def talk(client, sender, *bodies, handle="cora"):
+    """Follow the creator (who takes messages from followers) and write to them."""
+    client.post(f"/v1/creators/{handle}/follow", headers=sender.headers)
     rv = client.post("/v1/conversations", json={"creator_handle": handle}, headers=sender.headers)
+    assert rv.status_code in (200, 201), rv.get_json()
     conversation = rv.get_json()["id"]
     for body in bodies:
         rv = client.post(
@@ -113,14 +122,14 @@ def test_a_permanent_refusal_suppresses_the_address_and_a_temporary_one_is_retri
     client, app, alice, signup, make_creator
 ):
     bo = make_creator(
-        verify(client, app, signup(email="bounce-bo@example.com", display_name="Bo")), handle="bo"
+        verify(client, app, signup(email="bounce-bo@example.com", display_name="Bo")), handle="bobo"
     )
     lu = make_creator(
-        verify(client, app, signup(email="later-lu@example.com", display_name="Lu")), handle="lu"
+        verify(client, app, signup(email="later-lu@example.com", display_name="Lu")), handle="lulu"
     )
     with smtp_server(app) as smtp:
-        talk(client, alice, "Hello Bo", handle="bo")
-        talk(client, alice, "Hello Lu", handle="lu")
+        talk(client, alice, "Hello Bo", handle="bobo")
+        talk(client, alice, "Hello Lu", handle="lulu")
         run_due_jobs(app, later=DIGEST)
         assert smtp.messages == []
         [bounced] = emails(app, user_id=uuid.UUID(bo.id), kind="direct_message")
@@ -131,7 +140,7 @@ def test_a_permanent_refusal_suppresses_the_address_and_a_temporary_one_is_retri
         smtp.refuse_later = False
         run_due_jobs(app, later=timedelta(minutes=5))  # past the first retry's backoff
         assert len(smtp.to("later-lu@example.com")) == 1
-        talk(client, alice, "Still there, Bo?", handle="bo")
+        talk(client, alice, "Still there, Bo?", handle="bobo")
         run_due_jobs(app, later=DIGEST)
         run_due_jobs(app, later=timedelta(hours=2))
         assert len(smtp.to("later-lu@example.com")) == 1 and smtp.to("bounce-bo@example.com") == []
@@ -192,8 +201,8 @@ def test_read_before_the_digest_is_due_means_no_email(client, app, cora, alice):
 
 
 def test_an_unverified_address_gets_only_its_verification(client, app, alice, signup, make_creator):
-    dan = make_creator(signup(email="dan@example.com", display_name="Dan"), handle="dan")
-    talk(client, alice, "Hi Dan", handle="dan")
+    dan = make_creator(signup(email="dan@example.com", display_name="Dan"), handle="dandan")
+    talk(client, alice, "Hi Dan", handle="dandan")
     run_due_jobs(app, later=DIGEST)
     [only] = local_mail(app, to="dan@example.com")
     assert only["Subject"] == "Confirm your e-mail address"
@@ -241,7 +250,7 @@ def test_a_members_post_reaches_members_only_and_nobody_blocked(
     assert told["data"]["post_id"] == members_post["id"] and told["data"]["title"] == "For members <3"
     [message] = [m for m in local_mail(app, to=member["email"]) if "Confirm" not in m["Subject"]]
     assert message["Subject"] == "Cora: For members <3"
-    assert message["From"] == '"Cora via Creator Platform" <no-reply@localhost>'
+    assert message["From"] == "Cora via Creator Platform <no-reply@localhost>"
     assert "For members &lt;3" in html_of(message)
 
     post(client, cora, title="Hello world", visibility="public")
@@ -254,7 +263,7 @@ def test_access_is_asked_again_when_the_email_leaves(client, app, cora, membersh
     memberships.grant(member.id, cora["creator"]["id"], tier["id"])
     post(client, cora, title="Secret", visibility="members")
     [email] = emails(app, kind="new_post")
-    assert email.status == "sent"
+    assert (email.status, email.reason) == ("sent", None)
     memberships.tiers.clear()
     with app.app_context():
         notify(uuid.UUID(member.id), "new_post", "another-post", {**email.data})
@@ -393,8 +402,6 @@ def test_the_local_mailbox_lists_and_shows_what_was_sent(client, app, alice):
     page = client.get("/local-mail")
     assert page.status_code == 200 and "Confirm your e-mail address" in page.get_data(as_text=True)
     with app.app_context():
-        from service.notifications.models import LocalMail
-
         [kept] = db.session.scalars(select(LocalMail)).all()
     shown = client.get(f"/local-mail/{kept.id}").get_data(as_text=True)
     assert "alice@example.com" in shown and "List-Unsubscribe" in shown and "sandbox" in shown
@@ -416,8 +423,53 @@ def test_new_followers_come_in_a_daily_digest(client, app, cora, signup):
         follow(client, signup(display_name=f"Fan {n}"))
     assert kinds_of(client, cora) == []
     run_due_jobs(app, at=day + timedelta(hours=14, minutes=5))
+    log_in(client, cora)
     [told] = notifications_of(client, cora)["data"]
     assert told["kind"] == "new_follower" and told["data"]["count"] == 3
     assert len(told["data"]["names"]) == 3
     [message] = [m for m in local_mail(app, to="cora@example.com") if "Confirm" not in m["Subject"]]
     assert message["Subject"] == f"3 new followers on {day.date().isoformat()}"
+
+
+def test_a_broadcast_is_told_in_the_app_and_e_mailed_only_to_who_chose_it(client, app, cora, alice, bob):
+    for fan in (alice, bob):
+        verify(client, app, fan)
+        follow(client, fan)
+    rv = client.patch(
+        "/v1/me/notification-settings",
+        json={"kinds": [{"kind": "broadcast", "email": True}]},
+        headers=bob.headers,
+    )
+    assert rv.status_code == 200
+    rv = client.post(
+        "/v1/creators/cora/broadcasts",
+        json={"body": "New <video> is out", "audience": "followers"},
+        headers=cora.headers,
+    )
+    assert rv.status_code == 202, rv.get_json()
+    rv = client.post(
+        "/v1/creators/cora/broadcasts",
+        json={"body": "And another", "audience": "followers"},
+        headers=cora.headers,
+    )
+    assert kinds_of(client, alice) == ["broadcast", "broadcast"] and kinds_of(client, bob) == [
+        "broadcast",
+        "broadcast",
+    ]
+    run_due_jobs(app, later=DIGEST)
+    assert [m for m in local_mail(app, to="alice@example.com") if "Confirm" not in m["Subject"]] == []
+    [message] = [m for m in local_mail(app, to="bob@example.com") if "Confirm" not in m["Subject"]]
+    assert message["Subject"] == "Cora sent a message"
+    assert "And another" in text_of(message)
+
+
+def test_old_e_mails_are_forgotten_but_pending_ones_kept(client, app, cora, alice):
+    with app.app_context():
+        db.session.add(
+            Email(key="waiting", user_id=uuid.UUID(alice.id), kind="new_post", data={}, status="pending")
+        )
+        db.session.commit()
+        clock.freeze(clock.utcnow() + timedelta(days=31))
+        assert mail.purge_old() == 2  # the two verification e-mails, sent a month ago
+        assert [e.key for e in db.session.scalars(select(Email))] == ["waiting"]
+        assert db.session.scalar(select(func.count()).select_from(LocalMail)) == 0

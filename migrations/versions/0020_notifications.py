@@ -1,7 +1,7 @@
 """notifications: in-app, settings, e-mails, suppressions, digests, local mailbox
 
 Revision ID: 0020_notifications
-Revises: 0017_webhooks_out
+Revises: 0019_email_verification
 Create Date: 2026-12-01 15:59:07.283829
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0020_notifications'
-down_revision = '0017_webhooks_out'
+down_revision = '0019_email_verification'
 branch_labels = None
 depends_on = None
 

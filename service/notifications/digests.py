@@ -141,8 +141,18 @@ def send_digests(pairs: list[list[str]]) -> None:
     queue_emails(emails)
 
 
-def _still_unread(email: Email, user: User) -> str | None:
-    return None if _unread(user.id, uuid.UUID(email.data["conversation_id"])) else "read"
+def _still_unread(emails: list[Email]) -> dict[uuid.UUID, str]:
+    """The digests whose conversation was read since they were written."""
+    pairs = [(e.user_id, uuid.UUID(e.data["conversation_id"])) for e in emails]
+    unread = set(
+        db.session.execute(
+            select(ConversationMember.user_id, ConversationMember.conversation_id).where(
+                tuple_(ConversationMember.user_id, ConversationMember.conversation_id).in_(pairs),
+                ConversationMember.unread_count > 0,
+            )
+        ).tuples()
+    )
+    return {e.id: "read" for e, pair in zip(emails, pairs, strict=True) if pair not in unread}
 
 
 SEND_CHECKS["direct_message"] = _still_unread

@@ -16,7 +16,10 @@ import logging
 import smtplib
 import ssl
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from typing import Protocol
@@ -24,6 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from flask import current_app
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy import delete, select
 
 from ..accounts.models import User
 from ..common import clock
@@ -35,6 +39,7 @@ from .service import choices
 from .tokens import unsubscribe_url
 
 log = logging.getLogger(__name__)
+KEPT = timedelta(days=30)
 
 _templates = Environment(
     loader=PackageLoader("service.notifications", "templates"),
@@ -44,9 +49,9 @@ _templates = Environment(
     lstrip_blocks=True,
 )
 
-# Kind → a last check before sending; it returns why not to send (or None). Modules that
-# create a kind register what only send time can know (access to a post, still unread).
-SEND_CHECKS: dict[str, Callable[[Email, User], str | None]] = {}
+# Kind → a last check of a batch of its e-mails before sending, for what only send time can
+# know (access to a post, still unread): the ids of those that must not go, with why.
+SEND_CHECKS: dict[str, Callable[[list[Email]], dict[uuid.UUID, str]]] = {}
 
 
 class TemporaryFailure(Exception):
@@ -78,15 +83,15 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:200]
 
 
-def render(email: Email, user: User, address: str) -> EmailMessage:
+def render(email: Email, to: Recipient) -> EmailMessage:
     """The message as it leaves: both parts, From in the creator's name, one-click unsubscribe."""
     platform, sender = _platform()
     site = current_app.config["SITE_URL"].rstrip("/")
-    unsubscribe = unsubscribe_url(user.id, email.kind)
+    unsubscribe = unsubscribe_url(to.user_id, email.kind)
     context = {
         **email.data,
         "platform": platform,
-        "recipient_name": user.display_name,
+        "recipient_name": to.name,
         "site": site,
         "settings_url": f"{site}/settings/notifications",
         "unsubscribe_url": unsubscribe,
@@ -97,7 +102,7 @@ def render(email: Email, user: User, address: str) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = _one_line(subject)
     message["From"] = formataddr((_one_line(f"{creator} via {platform}" if creator else platform), sender))
-    message["To"] = address
+    message["To"] = to.address
     message["Date"] = format_datetime(clock.utcnow())
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     message["List-Unsubscribe"] = f"<{unsubscribe}>"
@@ -209,10 +214,6 @@ def outbound() -> Iterator[Outbound]:
 # Sending --------------------------------------------------------------------------
 
 
-def is_suppressed(address: str) -> bool:
-    return db.session.get(Suppression, address.lower()) is not None
-
-
 def suppress(address: str, reason: str, detail: str | None = None) -> None:
     insert_or_ignore(
         db.session,
@@ -221,40 +222,77 @@ def suppress(address: str, reason: str, detail: str | None = None) -> None:
     )
 
 
-def _why_not(email: Email, user: User | None, address: str | None) -> str | None:
-    """Why this e-mail must not go now, or None to send it."""
-    if user is None or user.deleted_at is not None or not address:
-        return "no_recipient"
-    if is_suppressed(address):
-        return "suppressed"
-    if email.kind == VERIFY_EMAIL:
-        return None
-    if user.email_verified_at is None:
-        return "unverified"
-    if not choices([user.id], email.kind)[user.id].email:
-        return "unsubscribed"
-    check = SEND_CHECKS.get(email.kind)
-    return check(email, user) if check else None
+def purge_old() -> int:
+    """Job, daily: forget e-mails (and local mail) that left, or were dropped, 30 days ago.
+    Pending ones stay: the outbox still owes them an attempt."""
+    cutoff = clock.utcnow() - KEPT
+    db.session.execute(delete(LocalMail).where(LocalMail.created_at < cutoff))
+    result = db.session.execute(delete(Email).where(Email.status != "pending", Email.created_at < cutoff))
+    db.session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _send_one(email_id: uuid.UUID, out: Outbound) -> None:
-    email = db.session.get(Email, email_id, with_for_update=True)
+@dataclass(frozen=True)
+class Recipient:
+    user_id: uuid.UUID
+    name: str
+    address: str
+
+
+def _decide(emails: list[Email]) -> dict[uuid.UUID, Recipient | str]:
+    """For each e-mail of a batch, whom to send it to, or why it must not go now — in a
+    few queries for the whole batch, not per e-mail."""
+    users = {
+        u.id: u for u in db.session.scalars(select(User).where(User.id.in_({e.user_id for e in emails})))
+    }
+    addresses = {
+        e.id: e.to_address or (users[e.user_id].email if e.user_id in users else None) for e in emails
+    }
+    asked = {a.lower() for a in addresses.values() if a}
+    suppressed = set(db.session.scalars(select(Suppression.address).where(Suppression.address.in_(asked))))
+    by_kind: dict[str, list[Email]] = defaultdict(list)
+    for email in emails:
+        by_kind[email.kind].append(email)
+    refused: dict[uuid.UUID, str] = {}
+    for kind, group in reversed(list(by_kind.items())):
+        if kind == VERIFY_EMAIL:
+            continue
+        check = SEND_CHECKS.get(kind)
+        if check is not None:
+            refused.update(check(group))
+        wanted = choices({e.user_id for e in group}, kind)
+        refused.update({e.id: "unsubscribed" for e in group if not wanted[e.user_id].email})
+    decided: dict[uuid.UUID, Recipient | str] = {}
+    for email in emails:
+        user, address = users.get(email.user_id), addresses[email.id]
+        if user is None or user.deleted_at is not None or not address:
+            decided[email.id] = "no_recipient"
+        elif address.lower() in suppressed:
+            decided[email.id] = "suppressed"
+        elif email.kind == VERIFY_EMAIL:
+            decided[email.id] = Recipient(user.id, user.display_name, address)
+        elif user.email_verified_at is None:
+            decided[email.id] = "unverified"
+        else:
+            decided[email.id] = refused.get(email.id) or Recipient(user.id, user.display_name, address)
+    return decided
+
+
+def _send_one(email_id: uuid.UUID, to: Recipient | str, out: Outbound) -> None:
+    email = db.session.get(Email, email_id, with_for_update=True, populate_existing=True)
     if email is None or email.status != "pending":
         return  # sent, skipped or failed already: a retried batch passes it by
-    user = db.session.get(User, email.user_id)
-    address = email.to_address or (user.email if user else None)
-    reason = _why_not(email, user, address)
-    if reason is not None or user is None or address is None:
-        email.status, email.reason = "skipped", reason
+    if isinstance(to, str):
+        email.status, email.reason = "skipped", to
         return
-    message = render(email, user, address)
+    message = render(email, to)
     email.attempts += 1
     try:
         out.send(message)
     except PermanentFailure as refused:
         email.status, email.reason = "failed", str(refused)
         if refused.address_refused:
-            suppress(address, "bounced", str(refused))
+            suppress(to.address, "bounced", str(refused))
         log.warning("e-mail %s refused for good: %s", email.id, refused)
         return
     except TemporaryFailure as error:
@@ -265,14 +303,20 @@ def _send_one(email_id: uuid.UUID, out: Outbound) -> None:
 
 
 def send_emails(email_ids: list[str]) -> None:
-    """Job: send a batch, each e-mail committed on its own. A temporary failure leaves that
-    e-mail pending and fails the job once the batch is through, so the outbox retries it
-    with backoff; the ones sent meanwhile are not sent again."""
+    """Job: send a batch, each e-mail committed on its own, so a batch that stops resumes
+    where it stopped. Whom to and whether at all is decided for the whole batch as it
+    starts. A temporary failure leaves that e-mail pending and fails the job once the
+    batch is through, so the outbox retries it with backoff; those sent are not sent again."""
+    pending = db.session.scalars(
+        select(Email).where(Email.id.in_([uuid.UUID(i) for i in email_ids]), Email.status == "pending")
+    ).all()
+    decided = _decide(list(pending))
+    db.session.commit()
     postponed = 0
     with outbound() as out:
-        for email_id in email_ids:
+        for email_id, to in decided.items():
             try:
-                _send_one(uuid.UUID(email_id), out)
+                _send_one(email_id, to, out)
             except TemporaryFailure:
                 postponed += 1
             db.session.commit()

@@ -18,7 +18,6 @@ from sqlalchemy import Select, select, union
 from .. import jobs
 from ..accounts.models import User
 from ..common.entitlements import current_entitlements
-from ..content import service as content
 from ..content.models import Post
 from ..creators.models import Creator
 from ..extensions import db
@@ -87,14 +86,22 @@ def notify_readers(post_id: str, user_ids: list[str]) -> None:
     notify_many([uuid.UUID(u) for u in user_ids], "new_post", post_id, data)
 
 
-def _may_still_read(email: Email, user: User) -> str | None:
-    post = db.session.get(Post, uuid.UUID(email.data["post_id"]))
-    if post is None:
-        return "post_deleted"
-    if db.session.scalar(select(block_between(user.id, post.creator.user_id))):
-        return "blocked"
-    standing = content.standings(viewer=user, of=[post.creator])[post.creator_id]
-    return None if content.may_read(post, standing) else "no_access"
+def _may_still_read(emails: list[Email]) -> dict[uuid.UUID, str]:
+    """The e-mails whose reader can no longer read the post (access ended, a block, the
+    post gone): one query per post, for the whole batch."""
+    refused: dict[uuid.UUID, str] = {}
+    by_post: dict[str, list[Email]] = {}
+    for email in emails:
+        by_post.setdefault(email.data["post_id"], []).append(email)
+    for post_id, group in by_post.items():
+        post = db.session.get(Post, uuid.UUID(post_id))
+        if post is None or post.creator.deleted_at is not None:
+            refused.update({e.id: "post_deleted" for e in group})
+            continue
+        asked = [e.user_id for e in group]
+        readers = set(db.session.scalars(_readers(post, post.creator).where(User.id.in_(asked))))
+        refused.update({e.id: "no_access" for e in group if e.user_id not in readers})
+    return refused
 
 
 SEND_CHECKS["new_post"] = _may_still_read

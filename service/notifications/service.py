@@ -151,7 +151,8 @@ def mark_read(*, user_id: uuid.UUID, up_to_id: uuid.UUID) -> None:
         .where(
             Notification.user_id == user_id,
             Notification.read_at.is_(None),
-            tuple_(Notification.created_at, Notification.id) <= tuple_(literal(upto.created_at), literal(upto.id)),
+            tuple_(Notification.created_at, Notification.id)
+            <= tuple_(literal(upto.created_at), literal(upto.id)),
         )
         .values(read_at=clock.utcnow())
         .execution_options(synchronize_session=False)
