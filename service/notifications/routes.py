@@ -56,7 +56,7 @@ def list_notifications(args):
 @auth_required("messaging")
 @blp.arguments(MarkReadSchema)
 @blp.response(204)
-@blp.doc(responses={422: "UNPROCESSABLE_CONTENT"})
+@blp.doc(responses={422: "UNPROCESSABLE_ENTITY"})
 def mark_read(data):
     """Mark a notification and every older one read"""
     service.mark_read(user_id=current_user().id, up_to_id=data["up_to_id"])
@@ -75,7 +75,7 @@ def get_settings():
 @auth_required(api_key=False)
 @blp.arguments(SettingsUpdateSchema)
 @blp.response(200, SettingsSchema)
-@blp.doc(responses={422: "UNPROCESSABLE_CONTENT"})
+@blp.doc(responses={422: "UNPROCESSABLE_ENTITY"})
 def update_settings(data):
     """Choose, per kind, whether you are told in the app and by e-mail
 
