@@ -316,4 +316,6 @@ def test_signals_announce_events_only():
         "message-sent",
         "broadcast-delivered",
         "post-published",
+        "trial-ending",
+        "payout-requirements-due",
     }

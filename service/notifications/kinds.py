@@ -26,8 +26,18 @@ KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
         # Members and buyers.
-        Kind("receipt", "A receipt for each payment", "Receipt from {creator_name}", transactional=True),
-        Kind("refund_issued", "A refund of a payment", "{creator_name} refunded you", transactional=True),
+        Kind(
+            "receipt",
+            "A receipt for each payment",
+            "Your receipt from {creator_name}: {amount[formatted]}",
+            transactional=True,
+        ),
+        Kind(
+            "refund_issued",
+            "A refund of a payment",
+            "{creator_name} refunded you {amount[formatted]}",
+            transactional=True,
+        ),
         Kind("membership_started", "Your membership began", "Welcome to {offering_title}"),
         Kind("membership_changed", "Your membership changed tier", "Your membership is now {offering_title}"),
         Kind(
@@ -61,7 +71,7 @@ KINDS: dict[str, Kind] = {
         Kind(
             "member_payment_failed",
             "A member's renewal payment failed",
-            "A payment from {member_name} failed",
+            "A renewal payment from {member_name} failed",
         ),
         Kind("payout_attention", "Your payout account needs details", "Your payout account needs attention"),
     )
