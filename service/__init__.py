@@ -128,6 +128,7 @@ def _register_blueprints(app: Flask) -> None:
     from .health import blp as health
     from .integrations.routes import blp as integrations  # (and its receivers of every domain's events)
     from .messaging.routes import blp as messaging
+    from .notifications.routes import blp as notifications  # (and its receivers of others' events)
 
     api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
     for blueprint in (
@@ -142,12 +143,17 @@ def _register_blueprints(app: Flask) -> None:
         content,
         analytics,
         integrations,
+        notifications,
     ):
         api.register_blueprint(blueprint)
     if app.config["PAYMENTS_PROVIDER"] == "local":
         from .localpay.routes import blp as localpay
 
         api.register_blueprint(localpay)
+    if app.config["EMAIL_BACKEND"] == "local":
+        from .notifications.pages import blp as local_mail
+
+        api.register_blueprint(local_mail)
 
     if app.config["API_DOCS_ENABLED"]:
         _register_docs(app)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import load_dotenv
 
@@ -133,6 +134,9 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_SIGNUP": env.get("RATELIMIT_SIGNUP", "5/hour"),
         "RATELIMIT_LOGIN": env.get("RATELIMIT_LOGIN", "20/minute"),
+        "RATELIMIT_VERIFY_MAILS": env.get("RATELIMIT_VERIFY_MAILS", "3/hour"),
+        # How long a link that proves an e-mail address works.
+        "EMAIL_VERIFY_MAX_AGE_HOURS": _int(env, "EMAIL_VERIFY_MAX_AGE_HOURS", 72),
         "LOGIN_FREE_FAILURES": _int(env, "LOGIN_FREE_FAILURES", 5),
         "LOGIN_BACKOFF_MAX": _int(env, "LOGIN_BACKOFF_MAX", 15 * 60),
         "RATELIMIT_REFRESH": env.get("RATELIMIT_REFRESH", "30/minute"),
@@ -147,6 +151,12 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "JOBS_REHAND_SECONDS": _int(env, "JOBS_REHAND_SECONDS", 60),
         # Without Redis, whether this process keeps the periodic schedule (`make run` does).
         "JOBS_RUN_PERIODIC": _bool(env.get("JOBS_RUN_PERIODIC"), True),
+        # `local` keeps sent mail in the database for /local-mail; `smtp` sends through SMTP_URL.
+        "EMAIL_BACKEND": env.get("EMAIL_BACKEND") or ("smtp" if env.get("SMTP_URL") else "local"),
+        "SMTP_URL": env.get("SMTP_URL", ""),
+        "SMTP_TIMEOUT": _int(env, "SMTP_TIMEOUT", 10),
+        "MAIL_FROM": env.get("MAIL_FROM", "Creator Platform <no-reply@localhost>"),
+        "DM_EMAIL_DIGEST_MINUTES": _int(env, "DM_EMAIL_DIGEST_MINUTES", 15),
         # Webhooks out may go to private, loopback and link-local addresses (local receivers).
         "WEBHOOKS_ALLOW_PRIVATE": _bool(env.get("WEBHOOKS_ALLOW_PRIVATE"), False),
         # Payments: Stripe when a secret key is set, otherwise the local simulated gateway.
@@ -167,6 +177,8 @@ def load_config(instance_path: str, overrides: Mapping[str, Any] | None = None) 
         "PROXY_FIX_HOPS": _int(env, "PROXY_FIX_HOPS", 0),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
         "PUBLIC_BASE_URL": env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        # The site people use, which e-mails link to (posts, conversations, settings).
+        "SITE_URL": env.get("SITE_URL") or env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
         # The interactive docs are for developers; production shows them only when asked to.
         "API_DOCS_ENABLED": _bool(env.get("API_DOCS_ENABLED"), app_env != "production"),
         # flask-smorest / OpenAPI
@@ -196,6 +208,10 @@ def check_config(config: Mapping[str, Any]) -> None:
     """Refuse to run production with development secrets or the simulated gateway."""
     if config["PAYMENTS_PROVIDER"] not in ("stripe", "local"):
         raise ConfigError("PAYMENTS_PROVIDER is stripe or local")
+    if config["EMAIL_BACKEND"] not in ("smtp", "local"):
+        raise ConfigError("EMAIL_BACKEND is smtp or local")
+    if config["EMAIL_BACKEND"] == "smtp" and urlsplit(config["SMTP_URL"]).scheme not in ("smtp", "smtps"):
+        raise ConfigError("EMAIL_BACKEND=smtp needs SMTP_URL as smtp://… (STARTTLS) or smtps://…")
     if config["APP_ENV"] != "production":
         return
     if config["SECRET_KEY"] == DEV_SECRET_KEY or len(config["SECRET_KEY"]) < 32:
@@ -207,3 +223,6 @@ def check_config(config: Mapping[str, Any]) -> None:
         raise ConfigError("production needs REDIS_URL")
     if config["PAYMENTS_PROVIDER"] != "stripe" or not config["STRIPE_WEBHOOK_SECRETS"]:
         raise ConfigError("production needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET")
+    if config["EMAIL_BACKEND"] != "smtp":
+        # The local mailbox would keep members' e-mail in the database and send none.
+        raise ConfigError("production needs EMAIL_BACKEND=smtp and SMTP_URL")

@@ -39,6 +39,14 @@ from .messaging.models import (
     Message,
     Report,
 )
+from .notifications.models import (
+    Email,
+    LocalMail,
+    Notification,
+    NotificationSetting,
+    PendingDigest,
+    Suppression,
+)
 
 __all__ = [
     "CheckoutSession",
@@ -69,6 +77,12 @@ __all__ = [
     "Referral",
     "ReferralCode",
     "DeliveryAttempt",
+    "Email",
+    "LocalMail",
+    "Notification",
+    "NotificationSetting",
+    "PendingDigest",
+    "Suppression",
     "Event",
     "EventSequence",
     "Job",

@@ -7,6 +7,7 @@ from datetime import timedelta
 from .billing import access, idempotency, subscriptions, webhooks
 from .integrations import events
 from .jobs import Periodic, outbox
+from .notifications import mail
 
 PERIODIC = [
     Periodic(outbox.sweep, timedelta(minutes=1)),
@@ -16,4 +17,5 @@ PERIODIC = [
     Periodic(subscriptions.reconcile_live, timedelta(days=1)),
     Periodic(outbox.purge_finished, timedelta(days=1)),
     Periodic(events.purge_old, timedelta(days=1)),
+    Periodic(mail.purge_old, timedelta(days=1)),
 ]

@@ -43,6 +43,16 @@ class Memberships:
         )
         return Holding(membership, real.purchases)
 
+    def tiers_held(
+        self, user_id: uuid.UUID, creator_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, frozenset[uuid.UUID]]:
+        held = dict(self.real.tiers_held(user_id, creator_ids))
+        for creator_id in creator_ids:
+            tier = self.tiers.get(str(creator_id), {}).get(str(user_id))
+            if tier is not None:
+                held[creator_id] = held.get(creator_id, frozenset()) | {uuid.UUID(tier)}
+        return held
+
     def audience(self, creator_id: uuid.UUID, tier_ids: Collection[uuid.UUID] | None = None) -> Any:
         if str(creator_id) in self.audiences:
             return self.audiences[str(creator_id)]

@@ -35,6 +35,8 @@ PUBLIC = {
     ("post", "/v1/auth/signup"),
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/refresh"),
+    # Opened from a mail client; the signed token is the authority.
+    ("get", "/v1/auth/verify"),
     ("get", "/v1/creators"),
     # Signed by Stripe instead of a bearer token.
     ("post", "/v1/webhooks/stripe"),
@@ -45,6 +47,12 @@ PUBLIC = {
     ("get", "/local-connect/{link_id}"),
     ("post", "/local-connect/{link_id}"),
     ("get", "/local-portal/{portal_id}"),
+    # The signed token in the link is the authority (RFC 8058 one-click, from a mail client).
+    ("get", "/v1/notifications/unsubscribe"),
+    ("post", "/v1/notifications/unsubscribe"),
+    # The development mailbox (EMAIL_BACKEND=local, refused in production).
+    ("get", "/local-mail"),
+    ("get", "/local-mail/{mail_id}"),
 }
 
 SHARED = {

@@ -41,6 +41,7 @@ PRODUCTION = {
     "DATABASE_URL": "postgresql://app@db.internal:5432/app",
     "STRIPE_SECRET_KEY": "sk_test_123",
     "STRIPE_WEBHOOK_SECRET": "whsec_123",
+    "SMTP_URL": "smtps://app:secret@mail.internal:465",
 }
 
 
@@ -52,3 +53,16 @@ def test_production_refuses_to_start_without_redis(monkeypatch, tmp_path):
         load_config(str(tmp_path))
     monkeypatch.setenv("REDIS_URL", "redis://cache.internal:6379/0")
     assert load_config(str(tmp_path))["REDIS_URL"] == "redis://cache.internal:6379/0"
+
+
+def test_production_refuses_the_local_mailbox_and_smtp_urls_are_checked(monkeypatch, tmp_path):
+    for name, value in {**PRODUCTION, "REDIS_URL": "redis://cache.internal:6379/0"}.items():
+        monkeypatch.setenv(name, value)
+    assert load_config(str(tmp_path))["EMAIL_BACKEND"] == "smtp"
+    monkeypatch.setenv("EMAIL_BACKEND", "local")
+    with pytest.raises(ConfigError, match="EMAIL_BACKEND=smtp"):
+        load_config(str(tmp_path))
+    monkeypatch.setenv("EMAIL_BACKEND", "smtp")
+    monkeypatch.setenv("SMTP_URL", "mail.internal:25")
+    with pytest.raises(ConfigError, match="SMTP_URL"):
+        load_config(str(tmp_path))

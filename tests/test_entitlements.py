@@ -302,6 +302,8 @@ def test_signals_announce_events_only():
     assert names == {
         "user-signed-up",
         "user-deleted",
+        "verification-requested",
+        "email-verified",
         "follower-created",
         "follower-deleted",
         "purchase-completed",
@@ -312,4 +314,8 @@ def test_signals_announce_events_only():
         "checkout-closed",
         "creator-counts-changed",
         "message-sent",
+        "broadcast-delivered",
+        "post-published",
+        "trial-ending",
+        "payout-requirements-due",
     }

@@ -33,6 +33,8 @@ PRODUCTION = {
     "STRIPE_WEBHOOK_SECRET": "whsec_probe",
     # Nor is Redis: the probe enqueues nothing and its limits are not reached.
     "REDIS_URL": "redis://127.0.0.1:1/0",
+    # Nor the mail server: the probe sends nothing.
+    "SMTP_URL": "smtp://127.0.0.1:1",
 }
 
 

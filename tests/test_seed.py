@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from sqlalchemy import select, update
+
+from service.accounts.models import User
 from service.cli import DEMO_PASSWORD, seed_demo_data
+from service.extensions import db
 
 
 def test_seed_is_idempotent_and_makes_a_browsable_demo(app, client):
@@ -16,7 +20,17 @@ def test_seed_is_idempotent_and_makes_a_browsable_demo(app, client):
     rv = client.post("/v1/auth/login", json={"email": "fan@example.com", "password": DEMO_PASSWORD})
     assert rv.status_code == 200
     fan = {"Authorization": f"Bearer {rv.get_json()['access_token']}"}
+    assert client.get("/v1/me", headers=fan).get_json()["email_verified"] is True
     membership = client.get("/v1/creators/ada_codes/access", headers=fan).get_json()["membership"]
     assert membership["status"] == "active"
     assert page["member_count"] == 1 and page["payouts_enabled"] is True
     assert len(client.get("/v1/creators").get_json()["data"]) == 2
+
+
+def test_seed_verifies_demo_accounts_made_before_verification(app, client):
+    with app.app_context():
+        seed_demo_data()
+        db.session.execute(update(User).values(email_verified_at=None))
+        db.session.commit()
+        seed_demo_data()
+        assert all(db.session.scalars(select(User.email_verified_at)))

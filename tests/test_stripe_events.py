@@ -43,6 +43,7 @@ from service.billing.models import (
 )
 from service.common import clock
 from service.extensions import db
+from service.notifications.models import Notification
 
 from .billing_helpers import (
     access,
@@ -55,7 +56,7 @@ from .billing_helpers import (
     subscription,
 )
 from .billing_helpers import as_uuid as _uuid
-from .conftest import assert_problem
+from .conftest import assert_problem, create_offering
 from .fake_stripe import (
     DAY,
     FakeStripe,
@@ -375,6 +376,38 @@ def _subscription_pending_update_expired(w: World) -> Case:
         assert w.access()["membership"]["offering_id"] == w.tiers[0]["id"]
 
     return Case(make_event("customer.subscription.pending_update_expired", truth), check)
+
+
+@scenario("customer.subscription.trial_will_end")
+def _subscription_trial_will_end(w: World) -> Case:
+    trial = create_offering(
+        w.client,
+        w.seller,
+        amount=700,
+        title="Trial",
+        price={"type": "recurring", "interval": "month", "trial_days": 14},
+    )
+    sub_id = subscribe(w.client, w.fake, w.alice, trial["price"]["id"])
+    sub = one(w.app, Subscription, Subscription.id == _uuid(sub_id))
+    truth = w.fake.get(sub.stripe_subscription_id)
+    # Stale: an older snapshot with fields this code never reads, some of them null.
+    stale = {
+        **truth,
+        "trial_end": truth["trial_end"] - DAY,
+        "default_payment_method": None,
+        "x_new": {"a": 1},
+    }
+
+    def check():
+        row = one(w.app, Subscription)
+        assert (row.status, int(row.trial_end.timestamp())) == ("trialing", truth["trial_end"])
+        told = one(w.app, Notification, Notification.kind == "trial_ending")
+        assert (told.user_id, told.cause_key) == (
+            _uuid(w.alice.id),
+            f"subscription:{sub.id}:{truth['trial_end'] * 1000}",
+        )
+
+    return Case(make_event("customer.subscription.trial_will_end", stale), check)
 
 
 # Invoices
@@ -766,7 +799,7 @@ UNKNOWN_TYPES = [
     "payment_intent.succeeded",
     "issuing_card.created",
     "invoice.finalized",
-    "customer.subscription.trial_will_end",
+    "invoice.upcoming",
     "v2.core.event_destination.ping",
 ]
 EVENT_TYPES = sorted(webhooks.HANDLERS) + UNKNOWN_TYPES

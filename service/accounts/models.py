@@ -14,9 +14,18 @@ class User(IdMixin, CreatedMixin, Base):
 
     # Always stored lower-cased, so the unique index is case-insensitive in effect.
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    # When `email` was last proven to reach this user; null: never (accounts older than
+    # verification start so). Nothing but the verification link is mailed until then.
+    email_verified_at: Mapped[datetime | None]
+    # A new address asked for and not yet proven; `email` stays the login until it is.
+    pending_email: Mapped[str | None] = mapped_column(String(320))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(100))
     deleted_at: Mapped[datetime | None]
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class AuthSession(IdMixin, CreatedMixin, Base):

@@ -5,16 +5,19 @@ from __future__ import annotations
 import uuid
 
 from flask import current_app, jsonify, request
+from markupsafe import Markup
 
+from ..common.errors import DomainError
 from ..common.http import Blueprint
 from ..common.pagination import CursorArgs, page_schema
 from ..extensions import db, limiter
 from . import service
-from .auth import auth_required, current_session_id, current_user
+from .auth import auth_required, current_session_id, current_user, per_user_key
 from .schemas import (
     ApiKeyCreatedSchema,
     ApiKeyCreateSchema,
     ApiKeySchema,
+    EmailVerifiedSchema,
     ExportSchema,
     LoginSchema,
     RefreshSchema,
@@ -22,11 +25,30 @@ from .schemas import (
     TokensSchema,
     UserSchema,
     UserUpdateSchema,
+    VerificationSentSchema,
+    VerifyArgsSchema,
 )
 
 blp = Blueprint("accounts", __name__, url_prefix="/v1", description="Sign-up, login, tokens and your account")
 
 RATE_LIMITED = {429: "TOO_MANY_REQUESTS"}
+
+
+def _verification_mail_limit(**kwargs):
+    """Links to prove an address, per user, whichever route sends them (only sent ones count):
+    nobody can flood an inbox, theirs or someone else's."""
+    return limiter.shared_limit(
+        lambda: current_app.config["RATELIMIT_VERIFY_MAILS"],
+        scope="verification-mail",
+        key_func=per_user_key,
+        deduct_when=lambda response: response.status_code < 300,
+        **kwargs,
+    )
+
+
+def _asks_for_new_email() -> bool:
+    body = request.get_json(silent=True)
+    return isinstance(body, dict) and "email" in body
 
 
 @blp.route("/auth/signup", methods=["POST"])
@@ -100,6 +122,78 @@ def logout(data):
     db.session.commit()
 
 
+# What someone who opened the link in a browser sees; everything in it is escaped.
+_PAGE = Markup(
+    '<!doctype html><html lang="en"><meta charset="utf-8"><title>{title}</title>'
+    "<h1>{title}</h1><p>{detail}</p></html>"
+)
+
+
+def _page(status: int, title: str, detail: str):
+    response = current_app.response_class(
+        _PAGE.format(title=title, detail=detail), status=status, mimetype="text/html"
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blp.route("/auth/verify", methods=["GET"])
+@blp.arguments(VerifyArgsSchema, location="query")
+@blp.response(
+    200,
+    EmailVerifiedSchema,
+    headers={"Cache-Control": {"schema": {"type": "string"}, "description": "no-store"}},
+)
+@blp.doc(
+    responses={
+        200: {"content": {"text/html": {"schema": {"type": "string"}}}},
+        400: "BAD_REQUEST",
+        409: "CONFLICT",
+        410: "GONE",
+    }
+)
+def verify_email(args):
+    """Prove an e-mail address (the link mailed to it)
+
+    Needs no login: the link is opened from a mail client. It verifies the
+    account's address, or, after a change of e-mail, makes the new address the
+    account's e-mail and login. Opening it again answers 200 too. Errors: 400
+    `invalid_token` (not a genuine link, or one for an address the account no
+    longer has or asks for), 410 `token_expired` (older than
+    `EMAIL_VERIFY_MAX_AGE_HOURS`: ask for a new one), 409 `email_taken` (another
+    account took the new address meanwhile; nothing changes). A browser (`Accept`
+    preferring `text/html`) gets the same answer as a small HTML page.
+    """
+    html = request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+    try:
+        user = service.verify_email(token=args["token"])
+    except DomainError as error:
+        if html:
+            return _page(error.status, error.title, error.detail)
+        raise
+    db.session.commit()
+    if html:
+        return _page(200, "E-mail address verified", f"{user.email} is verified. You can close this page.")
+    return {"email": user.email, "email_verified": True}, 200, {"Cache-Control": "no-store"}
+
+
+@blp.route("/auth/verify/resend", methods=["POST"])
+@auth_required(api_key=False)
+@_verification_mail_limit()
+@blp.response(202, VerificationSentSchema)
+@blp.doc(responses={409: "CONFLICT", **RATE_LIMITED})
+def resend_verification():
+    """Send the verification link again
+
+    To the address waiting for verification after a change of e-mail if there is
+    one, else to your e-mail if it is not verified yet (409 `already_verified`
+    otherwise). Links for an address already sent stay valid until they expire.
+    """
+    email = service.resend_verification(user=current_user())
+    db.session.commit()
+    return {"email": email}
+
+
 @blp.route("/me", methods=["GET"])
 @auth_required()
 @blp.response(200, UserSchema)
@@ -110,12 +204,19 @@ def get_me():
 
 @blp.route("/me", methods=["PATCH"])
 @auth_required(api_key=False)
+@_verification_mail_limit(exempt_when=lambda: not _asks_for_new_email())
 @blp.arguments(UserUpdateSchema)
 @blp.response(200, UserSchema)
+@blp.doc(responses={409: "CONFLICT", **RATE_LIMITED})
 def update_me(data):
-    """Change your display name or password
+    """Change your display name, password or e-mail
 
-    A new password needs `current_password` and logs out every other session.
+    A new password or e-mail needs `current_password`. A new password logs out
+    every other session. A new `email` (409 `email_taken` if another account has
+    it) waits in `pending_email` and gets a verification link; your current
+    address stays your login until the link is opened. Asking for your current
+    address drops a pending change. New addresses share the limit of
+    `POST /v1/auth/verify/resend`.
     """
     user = service.update_user(user=current_user(), current_session_id=current_session_id(), **data)
     db.session.commit()

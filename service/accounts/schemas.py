@@ -9,8 +9,11 @@ from .service import SCOPES
 NAME = ma.validate.Length(min=1, max=100)
 
 
+EMAIL = ma.validate.Length(max=320)
+
+
 class SignupSchema(BaseSchema):
-    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=320))
+    email = ma.fields.Email(required=True, validate=EMAIL)
     password = ma.fields.String(required=True, validate=ma.validate.Length(min=MIN_LENGTH, max=MAX_LENGTH))
     display_name = Trimmed(required=True, validate=NAME)
     referral_code = ma.fields.String(validate=ma.validate.Length(max=64))
@@ -33,7 +36,15 @@ class CreatorBriefSchema(BaseSchema):
 
 class UserSchema(BaseSchema):
     id = ma.fields.UUID(required=True)
-    email = ma.fields.String(required=True)
+    email = ma.fields.String(required=True, metadata={"description": "The login, and where mail goes"})
+    email_verified = ma.fields.Boolean(
+        required=True, metadata={"description": "Whether `email` was proven by its verification link"}
+    )
+    pending_email = ma.fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "A new address asked for, waiting for its verification link"},
+    )
     display_name = ma.fields.String(required=True)
     creator = ma.fields.Nested(CreatorBriefSchema, required=True, allow_none=True, dump_default=None)
     created_at = ma.fields.DateTime(required=True)
@@ -52,12 +63,34 @@ class TokensSchema(BaseSchema):
 class UserUpdateSchema(BaseSchema):
     display_name = Trimmed(validate=NAME)
     password = ma.fields.String(validate=ma.validate.Length(min=MIN_LENGTH, max=MAX_LENGTH))
+    email = ma.fields.Email(
+        validate=EMAIL,
+        metadata={"description": "A new address: it becomes the login once its verification link is opened"},
+    )
     current_password = ma.fields.String(validate=ma.validate.Length(min=1, max=1024))
 
     @ma.validates_schema
-    def _password_needs_current(self, data: dict, **kwargs: object) -> None:
-        if "password" in data and "current_password" not in data:
-            raise ma.ValidationError("Required to change the password.", "current_password")
+    def _changes_need_current(self, data: dict, **kwargs: object) -> None:
+        for field in ("password", "email"):
+            if field in data and "current_password" not in data:
+                raise ma.ValidationError(f"Required to change the {field}.", "current_password")
+
+
+class VerifyArgsSchema(BaseSchema):
+    token = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=1000),
+        metadata={"description": "From the verification link"},
+    )
+
+
+class EmailVerifiedSchema(BaseSchema):
+    email = ma.fields.String(required=True, metadata={"description": "The account's address, now proven"})
+    email_verified = ma.fields.Boolean(required=True)
+
+
+class VerificationSentSchema(BaseSchema):
+    email = ma.fields.String(required=True, metadata={"description": "Where the link was sent"})
 
 
 class ExportSchema(BaseSchema):

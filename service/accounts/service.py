@@ -1,4 +1,4 @@
-"""Sign-up, login, token rotation, profile changes and API keys."""
+"""Sign-up, login, token rotation, profile changes, e-mail verification and API keys."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import current_app
 from sqlalchemy import delete, select, update
@@ -15,7 +16,15 @@ from sqlalchemy.exc import IntegrityError
 
 from ..common import clock, security
 from ..common.db import insert_or_ignore
-from ..common.errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized, Unprocessable
+from ..common.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+)
 from ..common.pagination import paginate
 from ..extensions import db
 from . import signals
@@ -35,6 +44,8 @@ SCOPES = {
 # How stale last_used_at may be: one write a minute per key, not one per request.
 LAST_USED_PRECISION = timedelta(minutes=1)
 LOGIN_FAILURE_MEMORY = timedelta(days=1)
+# Keeps verification links apart from anything else signed with SECRET_KEY.
+VERIFY_SALT = "accounts.email-verification"
 
 # What the domains after accounts add to a user's export: functions of the user returning
 # {section name: JSON-able data}, listed by create_app under this key.
@@ -85,6 +96,22 @@ class WrongCurrentPassword(Forbidden):
     title = "The current password is wrong"
 
 
+class InvalidVerificationLink(DomainError):
+    code = "invalid_token"
+    title = "This verification link is not valid"
+
+
+class VerificationLinkExpired(DomainError):
+    status = 410
+    code = "token_expired"
+    title = "This verification link has expired; ask for a new one"
+
+
+class AlreadyVerified(Conflict):
+    code = "already_verified"
+    title = "Your e-mail address is already verified"
+
+
 @dataclass
 class Tokens:
     user: User
@@ -104,10 +131,19 @@ def _check_password(password: str, *, email: str) -> None:
         raise WeakPassword(problems[0], errors={"password": problems})
 
 
-def sign_up(*, email: str, password: str, display_name: str, referral_code: str | None = None) -> Tokens:
+def sign_up(
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    referral_code: str | None = None,
+    email_verified: bool = False,
+) -> Tokens:
     """Create a user and log them in. Raises EmailTaken, WeakPassword.
 
     A referral code is handed on (`user_signed_up`) for attribution; unknown codes are ignored.
+    The address is to be proven (`verification_requested`) unless `email_verified` says it
+    already is (the demo's accounts).
     """
     email = normalise_email(email)
     _check_password(password, email=email)
@@ -120,6 +156,10 @@ def sign_up(*, email: str, password: str, display_name: str, referral_code: str 
     except IntegrityError as exc:  # a concurrent sign-up won the race
         raise EmailTaken() from exc
     signals.user_signed_up.send(user, referral_code=referral_code)
+    if email_verified:
+        mark_email_verified(user)
+    else:
+        _request_verification(user, email)
     return _start_session(user)
 
 
@@ -296,22 +336,106 @@ def update_user(
     current_session_id: uuid.UUID | None,
     display_name: str | None = None,
     password: str | None = None,
+    email: str | None = None,
     current_password: str | None = None,
 ) -> User:
-    """Change display name and/or password. A new password needs the current one
-    and ends every other session and every API key. Raises WrongCurrentPassword, WeakPassword."""
+    """Change display name, password and/or e-mail. A new password or e-mail needs the current
+    password. A new password ends every other session and every API key; a new e-mail waits in
+    `pending_email` until its link is opened (see `_change_email`). Raises WrongCurrentPassword,
+    WeakPassword, EmailTaken."""
+    if (password is not None or email is not None) and (
+        current_password is None or not security.verify_password(user.password_hash, current_password)
+    ):
+        raise WrongCurrentPassword()
     if password is not None:
-        if current_password is None or not security.verify_password(user.password_hash, current_password):
-            raise WrongCurrentPassword()
         _check_password(password, email=user.email)
         user.password_hash = security.hash_password(password)
         revoke_sessions(user=user, keep=current_session_id)
         # A key made under the old password may be what leaked it.
         _revoke_api_keys(user=user)
+    if email is not None:
+        _change_email(user, normalise_email(email))
     if display_name is not None:
         user.display_name = display_name
     db.session.flush()
     return user
+
+
+def _change_email(user: User, email: str) -> None:
+    """Ask to move the account to `email`. Until its link is opened the current address stays
+    the login and the one mail goes to; asking for the current address drops a pending change."""
+    if email == user.email:
+        user.pending_email = None
+        return
+    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise EmailTaken()
+    user.pending_email = email
+    _request_verification(user, email)
+
+
+def verification_link(token: str) -> str:
+    """The address of the page that proves an e-mail, as it goes into the mail."""
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return f"{base}/v1/auth/verify?{urlencode({'token': token})}"
+
+
+def _request_verification(user: User, email: str) -> None:
+    # The address is in the token: once the account moves on, a link for another one is void.
+    token = security.sign({"user_id": str(user.id), "email": email}, salt=VERIFY_SALT)
+    signals.verification_requested.send(user, email=email, token=token)
+
+
+def mark_email_verified(user: User) -> None:
+    user.email_verified_at = clock.utcnow()
+    db.session.flush()
+    signals.email_verified.send(user, email=user.email)
+
+
+def verify_email(*, token: str) -> User:
+    """Prove the address a verification link was made for: the account's own (now verified),
+    or its pending one (which becomes its e-mail). A link opened again changes nothing.
+    Raises VerificationLinkExpired, InvalidVerificationLink (forged, for a deleted account or an
+    address the account no longer has or asks for), EmailTaken (another account took the
+    pending address meanwhile; nothing changes)."""
+    max_age = timedelta(hours=current_app.config["EMAIL_VERIFY_MAX_AGE_HOURS"])
+    try:
+        payload = security.unsign(token, salt=VERIFY_SALT, max_age=max_age)
+    except security.ExpiredToken as exc:
+        raise VerificationLinkExpired() from exc
+    except security.InvalidToken as exc:
+        raise InvalidVerificationLink() from exc
+    # Locked, so two clicks at once verify (and announce) once.
+    user = db.session.get(User, uuid.UUID(payload["user_id"]), with_for_update={"of": User})
+    if user is None or user.deleted_at is not None:
+        raise InvalidVerificationLink()
+    email = payload["email"]
+    if email == user.email:
+        if user.email_verified_at is None:
+            mark_email_verified(user)
+        return user
+    if email != user.pending_email:
+        raise InvalidVerificationLink("This link is for an address the account no longer asks for.")
+    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise EmailTaken("Another account has taken this address since it was asked for.")
+    user.email, user.pending_email = email, None
+    try:
+        mark_email_verified(user)
+    except IntegrityError as exc:  # taken by a concurrent sign-up or change
+        raise EmailTaken("Another account has taken this address since it was asked for.") from exc
+    return user
+
+
+def resend_verification(*, user: User) -> str:
+    """Send the link again for the pending address, else for the unverified current one;
+    returns the address. Raises AlreadyVerified."""
+    if user.pending_email is not None:
+        email = user.pending_email
+    elif user.email_verified_at is None:
+        email = user.email
+    else:
+        raise AlreadyVerified()
+    _request_verification(user, email)
+    return email
 
 
 def revoke_sessions(*, user: User, keep: uuid.UUID | None = None) -> None:
@@ -339,6 +463,7 @@ def delete_user(*, user: User) -> None:
     revoke_sessions(user=user)
     _revoke_api_keys(user=user)
     user.email = f"deleted-{user.id}@deleted.invalid"
+    user.pending_email = user.email_verified_at = None
     user.display_name = "Deleted user"
     user.password_hash = None
     user.deleted_at = now
@@ -356,6 +481,9 @@ def export_user(*, user: User) -> dict[str, Any]:
         "user": {
             "id": str(user.id),
             "email": user.email,
+            "email_verified": user.email_verified,
+            "email_verified_at": user.email_verified_at.isoformat() if user.email_verified_at else None,
+            "pending_email": user.pending_email,
             "display_name": user.display_name,
             "created_at": user.created_at.isoformat(),
         },

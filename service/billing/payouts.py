@@ -12,6 +12,7 @@ from ..common.db import insert_or_ignore
 from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
+from . import signals
 from .gateway import Account, current_gateway
 from .models import ConnectedAccount
 
@@ -60,6 +61,10 @@ def status(*, creator: Creator) -> dict[str, Any]:
 
 
 def _apply(account: ConnectedAccount, info: Account) -> None:
+    """Copy the provider's state onto our row; announce what it newly wants from a creator who
+    finished onboarding (what onboarding itself asks for is its own form's business)."""
+    newly_due = sorted(set(info.requirements_due) - set(account.requirements_due or []))
+    previous_sync = account.synced_at
     account.charges_enabled = info.charges_enabled
     account.payouts_enabled = info.payouts_enabled
     account.details_submitted = info.details_submitted
@@ -67,6 +72,8 @@ def _apply(account: ConnectedAccount, info: Account) -> None:
     account.disabled_reason = info.disabled_reason
     account.synced_at = clock.utcnow()
     creators.set_payouts_enabled(creator=account.creator, enabled=account.can_take_charges)
+    if newly_due and info.details_submitted:
+        signals.payout_requirements_due.send(account, newly_due=newly_due, previous_sync=previous_sync)
 
 
 def sync_account(account_id: str) -> str | None:

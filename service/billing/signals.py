@@ -1,4 +1,4 @@
-"""Events billing announces to the domains after it (growth, messaging, content).
+"""Events billing announces to the domains after it (growth, messaging, content, notifications).
 
 Receivers run inside the transaction that caused the event: they flush, never
 commit, and must be idempotent, because a retried webhook may announce again.
@@ -36,3 +36,14 @@ purchase_refunded = _signals.signal("purchase-refunded")
 
 # sender: the Subscription whose invoice the provider failed to collect (after syncing it).
 invoice_payment_failed = _signals.signal("invoice-payment-failed")
+
+# sender: the trialing Subscription whose trial ends soon (the provider says so about three
+# days before: `customer.subscription.trial_will_end`), after syncing it; kwargs: trial_end.
+# Announced for each such event, also a re-sent one: receivers key on the trial's end.
+trial_ending = _signals.signal("trial-ending")
+
+# sender: the ConnectedAccount of an onboarded creator on which the provider now wants details
+# it did not want at the previous read (verification, a bank account...), announced once per
+# such change; kwargs: newly_due (those names), previous_sync (when the account was read
+# before, None at first).
+payout_requirements_due = _signals.signal("payout-requirements-due")

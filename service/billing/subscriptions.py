@@ -287,6 +287,18 @@ def record_payment_failed(stripe_subscription_id: str) -> str | None:
     return outcome
 
 
+def record_trial_will_end(stripe_subscription_id: str) -> str | None:
+    """The provider says the trial ends soon: re-sync the subscription and announce it, if it
+    is still trialing toward an end that is still ahead."""
+    outcome = sync_subscription(stripe_subscription_id)
+    sub = _locked(stripe_subscription_id)
+    if outcome is not None or sub is None or sub.void_reason:
+        return outcome
+    if sub.status == "trialing" and sub.trial_end and sub.trial_end > clock.utcnow():
+        signals.trial_ending.send(sub, trial_end=sub.trial_end)
+    return None
+
+
 def record_action_required(invoice_id: str) -> str | None:
     """A renewal waits for the member to authenticate: show where, until the invoice is paid."""
     invoice, sub, outcome = _invoice_with_subscription(invoice_id)

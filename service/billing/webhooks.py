@@ -143,6 +143,10 @@ def _subscription_event(obj: dict[str, Any], event: WebhookEvent) -> str | None:
     return subscriptions.sync_subscription(obj["id"])
 
 
+def _trial_will_end(obj: dict[str, Any], event: WebhookEvent) -> str | None:
+    return subscriptions.record_trial_will_end(obj["id"])
+
+
 def _invoice_paid(obj: dict[str, Any], event: WebhookEvent) -> str | None:
     return subscriptions.record_invoice_paid(obj["id"])
 
@@ -203,6 +207,7 @@ HANDLERS: dict[str, Handler] = {
     "customer.subscription.resumed": _subscription_event,
     "customer.subscription.pending_update_applied": _subscription_event,
     "customer.subscription.pending_update_expired": _subscription_event,
+    "customer.subscription.trial_will_end": _trial_will_end,
     "invoice.paid": _invoice_paid,
     "invoice.payment_failed": _invoice_failed,
     "invoice.payment_action_required": _invoice_action_required,

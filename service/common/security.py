@@ -1,4 +1,4 @@
-"""Password hashing, signed access tokens and opaque secrets.
+"""Password hashing, signed access tokens, signed links and opaque secrets.
 
 Only primitives live here; which sessions and keys are valid is the accounts
 domain's business.
@@ -17,6 +17,7 @@ import jwt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from . import clock
 
@@ -80,6 +81,37 @@ def digest(secret: str) -> str:
 
 class InvalidToken(Exception):
     pass
+
+
+class ExpiredToken(InvalidToken):
+    """Genuine, but older than allowed."""
+
+
+class _ClockSigner(TimestampSigner):
+    """Dates and ages tokens by the one clock, which tests move."""
+
+    def get_timestamp(self) -> int:
+        return int(clock.utcnow().timestamp())
+
+
+def _link_serializer(salt: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=salt, signer=_ClockSigner)
+
+
+def sign(payload: Any, *, salt: str) -> str:
+    """A URL-safe, dated, signed token carrying JSON-able `payload` (readable, not secret).
+    Each use has its own `salt`, so a token made for one is worthless to another."""
+    return _link_serializer(salt).dumps(payload)
+
+
+def unsign(token: str, *, salt: str, max_age: timedelta) -> Any:
+    """The payload of a token `sign` made with this salt. Raises ExpiredToken, InvalidToken."""
+    try:
+        return _link_serializer(salt).loads(token, max_age=int(max_age.total_seconds()))
+    except SignatureExpired as exc:
+        raise ExpiredToken(str(exc)) from exc
+    except BadData as exc:
+        raise InvalidToken(str(exc)) from exc
 
 
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 (a claim value, not a secret)

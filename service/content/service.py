@@ -20,6 +20,7 @@ from ..creators.models import Creator
 from ..extensions import db
 from ..followers.models import Follow
 from .models import Post
+from .signals import post_published
 
 
 class InvalidPostTiers(Unprocessable):
@@ -110,6 +111,7 @@ def create_post(
     )
     db.session.add(post)
     db.session.flush()
+    post_published.send(post)
     return post
 
 

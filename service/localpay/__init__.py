@@ -14,6 +14,6 @@ and nothing in billing imports it.
   `simulate`.
 - `routes.py`: the pages a person clicks through (/local-checkout/…,
   /local-connect/…, /local-portal/…).
-- `cli.py`: `flask billing simulate renew|fail|cancel <subscription>`.
+- `cli.py`: `flask billing simulate renew|fail|cancel|trial_will_end <subscription>`.
 - `models.py`: `LocalObject`, the simulator's state (table `local_gateway_objects`).
 """

@@ -15,11 +15,12 @@ from .gateway import current_local_gateway
 
 
 @click.command("simulate")
-@click.argument("action", type=click.Choice(["renew", "fail", "cancel"]))
+@click.argument("action", type=click.Choice(["renew", "fail", "cancel", "trial_will_end"]))
 @click.argument("subscription")
 @with_appcontext
 def simulate(action: str, subscription: str) -> None:
-    """Local gateway only: renew, fail a payment of, or cancel SUBSCRIPTION (our id or the provider's)."""
+    """Local gateway only: renew, fail a payment of, or cancel SUBSCRIPTION (our id or the
+    provider's), or announce that its trial ends soon (trial_will_end)."""
     if current_app.config["PAYMENTS_PROVIDER"] != "local":
         raise click.UsageError("simulate works with PAYMENTS_PROVIDER=local only")
     sub = db.session.scalar(

@@ -74,6 +74,11 @@ class SubscriptionEnded(Conflict):
     title = "The subscription has ended; nothing more happens to it"
 
 
+class NotTrialing(Conflict):
+    code = "not_trialing"
+    title = "Only a subscription in its free trial can be told its trial ends soon"
+
+
 def _period_end(anchor: int, after: int, interval: str, count: int) -> int:
     """The first period boundary after `after`, counted in calendar months (or years) from the
     billing cycle anchor, as Stripe bills: Jan 31, Feb 28 (29), Mar 31, Apr 30."""
@@ -485,11 +490,17 @@ class LocalGateway:
 
     # Simulation (flask billing simulate) ------------------------------------
     def simulate(self, subscription_id: str, action: str) -> None:
-        """Renew, fail a payment of, or cancel a subscription. Raises SubscriptionEnded."""
+        """Renew, fail a payment of, or cancel a subscription, or say its trial ends soon (as
+        Stripe does three days before). Raises SubscriptionEnded, NotTrialing."""
         sub = self._get(subscription_id, "subscription")
         if sub["status"] in ("canceled", "incomplete_expired"):
             raise SubscriptionEnded(f"Subscription {subscription_id} is {sub['status']}; it cannot {action}.")
         item = sub["items"]["data"][0]
+        if action == "trial_will_end":
+            if sub["status"] != "trialing":
+                raise NotTrialing(f"Subscription {subscription_id} is {sub['status']}, not in a trial.")
+            self._emit("customer.subscription.trial_will_end", sub)
+            return
         if action == "cancel":
             self.cancel_subscription_now(subscription_id, idempotency_key="simulate")
             return

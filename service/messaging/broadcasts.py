@@ -29,6 +29,7 @@ from ..followers.models import Follow
 from .conversations import deliver, ordered_pair
 from .models import Broadcast, BroadcastRecipient, Conversation, ConversationMember, Message
 from .moderation import block_between
+from .signals import broadcast_delivered
 
 CHUNK_SIZE = 500
 
@@ -198,7 +199,9 @@ def _deliver_batch(broadcast: Broadcast, sender_id: uuid.UUID, recipient_ids: li
     ]
     new = set(_insert_new(Message, copies, returning=Message.id))
     if new:
-        deliver([c for c, m in ids.items() if m in new], list(new), at=now)
+        delivered = [c for c, m in ids.items() if m in new]
+        deliver(delivered, list(new), at=now)
+        broadcast_delivered.send(broadcast, sender_id=sender_id, conversation_ids=delivered)
     return len(new)
 
 
