@@ -119,6 +119,8 @@ def _seed_local_payments(fan: User) -> None:
             url = payouts.start_onboarding(creator=creator, return_url=DEMO_SITE, refresh_url=DEMO_SITE)
             gateway.complete_onboarding(url.rsplit("/", 1)[1])
             db.session.commit()
+    # The gateway's events are handled by jobs: the accounts must be synced before a checkout.
+    jobs.wait_idle(current_app)
     if billing_access.membership_of(user_id=fan.id, creator_id=creators.get_by_handle("ada_codes").id):
         return
     supporter = db.session.scalar(select(Offering).where(Offering.title == "Supporter"))
@@ -130,6 +132,7 @@ def _seed_local_payments(fan: User) -> None:
     assert session.stripe_session_id is not None
     gateway.pay(session.stripe_session_id)
     db.session.commit()
+    jobs.wait_idle(current_app)
 
 
 def register_commands(app: Flask) -> None:
