@@ -35,6 +35,7 @@ import pytest
 from sqlalchemy import update
 
 from service.analytics import export
+from service.billing import signals
 from service.billing.models import Subscription
 from service.common import clock
 from service.extensions import db
@@ -250,8 +251,8 @@ def test_monthly_series(client, history):
         "2025-02-01T00:00:00+00:00",
         "2025-03-01T00:00:00+00:00",
     ]
-    # Price changes carry no date, so alice counts at Pro in January too: 1500 + 2 × 832.5.
-    assert values(mrr) == [eur(3165), eur(3565), eur(3233)]
+    # Alice counts at Basic in January (she upgraded on Feb 9): 500 + 2 × 832.5, half up.
+    assert values(mrr) == [eur(2165), eur(3565), eur(3233)]
     revenue = get_series(client, history["cora"], metric="revenue", **period)
     assert values(revenue) == [eur(500 + 9990 + 9990), eur(1500 + 500 + 1000 + 1200), eur(500 + 500 + 3000)]
     members = get_series(client, history["cora"], metric="members", **period)
@@ -349,6 +350,8 @@ def test_a_disputed_member_counts_until_now_and_not_from_now_on(app, client, cre
         db.session.execute(
             update(Subscription).where(Subscription.id == uuid.UUID(sub_id)).values(disputed=True)
         )
+        # Written by hand here, so announced by hand, as billing announces every write it makes.
+        signals.subscription_stored.send(db.session.get(Subscription, uuid.UUID(sub_id)))
         db.session.commit()
     assert get_summary(client, creator)["active_members"] == 0
     series = get_series(client, creator, metric="members", **{"from": "2025-06-01T00:00:00Z"})
