@@ -309,7 +309,7 @@ def test_past_due_member_counts_within_the_grace_period_only(app, client, creato
     assert get_summary(client, creator)["active_members"] == 0
 
 
-def test_the_summary_takes_the_same_number_of_queries_for_1_and_12_members(
+def test_the_summary_and_series_take_the_same_number_of_queries_for_1_and_12_members(
     app, client, creator, signup, make_offering
 ):
     onboard(client, creator)
@@ -322,17 +322,23 @@ def test_the_summary_takes_the_same_number_of_queries_for_1_and_12_members(
         buy(client, fan, tier["price"]["id"])
         buy(client, fan, pack["price"]["id"])
 
-    def summary():
-        with counting(app) as statements:
+    def statements():
+        counts = []
+        with counting(app) as summary:
             assert get_summary(client, creator)["active_members"] in (1, 12)
-        return len(statements)
+        counts.append(len(summary))
+        for metric in ("mrr", "members", "followers", "revenue"):
+            with counting(app) as series:
+                get_series(client, creator, metric=metric, interval="day")
+            counts.append(len(series))
+        return counts
 
     join()
-    one = summary()
+    one = statements()
     for _ in range(11):
         join()
-    twelve = summary()
-    print(f"\nanalytics summary: {one} SQL statements for 1 member, {twelve} for 12")
+    twelve = statements()
+    print(f"\nanalytics summary and series: {one} SQL statements for 1 member, {twelve} for 12")
     assert one == twelve
 
 
