@@ -10,7 +10,8 @@ them with the big creator, the rest three per fan at most across the others;
 70% active, 5% trialing, 3% past due, 2% unpaid, 20% canceled), one paid
 invoice per membership that ever paid, 1 000 000 follows (200 000 of the big
 creator), 100 000 posts, and 5 000 conversations of the big creator holding
-100 000 messages, 20 000 of them in one conversation.
+100 000 messages, 20 000 of them in one conversation. The analytics roll-up is
+then rebuilt from those tables (`rollup.rebuild`), as after a migration.
 
 Ids are md5 of a name and number, so every row can be addressed without a
 lookup (`user_id(n)` below). Every user's password is PASSWORD (one argon2 hash

@@ -1,4 +1,4 @@
-"""Analytics: how a creator's business is doing, for the creator only. Read-only.
+"""Analytics: how a creator's business is doing, for the creator only. Its routes only read.
 
 Vocabulary: a *membership* is a subscription to one of the creator's offerings of
 kind `membership` that got past checkout (status `incomplete` and
