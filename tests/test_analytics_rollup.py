@@ -324,3 +324,16 @@ def test_parallel_joins_of_one_creator_on_one_day_lose_no_update(app, creator, s
         assert (summary["active_members"], summary["new_followers"]) == (8, 8)
         assert summary["recurring_revenue"]["amount"] == 8 * 500
         db.session.rollback()
+
+
+def test_rebuild_command(app, ctx):
+    shop = Shop()
+    factories.membership(factories.user(), shop.tiers[0])
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["analytics", "rebuild", "--creator", shop.creator.handle])
+    assert result.exit_code == 0 and "rebuilt the analytics of 1 creators" in result.output
+    assert runner.invoke(args=["analytics", "rebuild", "--creator", "nobody"]).exit_code == 1
+    db.session.expire_all()
+    now = clock.utcnow()
+    summary = queries.summary(creator=shop.creator, start=now - timedelta(days=1), end=now, now=now)
+    assert summary["active_members"] == 1
