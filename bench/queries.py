@@ -3,7 +3,8 @@
     DATABASE_URL=postgresql://postgres@127.0.0.1/bench_big python -m bench.queries [--explain]
 
 For the feed, discovery `?q=`, the big creator's conversation list and a page of
-their longest conversation, and their 30-day analytics summary: the median of
+their longest conversation, their analytics summary (30 days, 2 years) and
+time series (MRR per day over 90 days, members per month over 2 years): the median of
 five calls of the service function (after one to warm up) and how many SQL
 statements it ran; with --explain, EXPLAIN (ANALYZE, BUFFERS) of each statement.
 The feed is read by the fan who follows or joined the most creators.
@@ -67,6 +68,20 @@ def _routes() -> dict[str, Callable[[], Any]]:
         ),
         "analytics summary, 30 days, big creator": lambda: analytics.summary(
             creator=creator, start=now - timedelta(days=30), end=now, now=now
+        ),
+        "analytics summary, 2 years, big creator": lambda: analytics.summary(
+            creator=creator, start=now - timedelta(days=730), end=now, now=now
+        ),
+        "analytics mrr per day, 90 days, big creator": lambda: analytics.timeseries(
+            creator=creator, metric="mrr", interval="day", start=now - timedelta(days=90), end=now, now=now
+        ),
+        "analytics members per month, 2 years": lambda: analytics.timeseries(
+            creator=creator,
+            metric="members",
+            interval="month",
+            start=now - timedelta(days=730),
+            end=now,
+            now=now,
         ),
     }
 

@@ -118,7 +118,7 @@ def _register_jobs(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from .accounts.auth import BEARER_SCHEME
     from .accounts.routes import blp as accounts
-    from .analytics.routes import blp as analytics
+    from .analytics.routes import blp as analytics  # (and its roll-up's receivers)
     from .billing.routes import blp as billing
     from .catalog.routes import blp as catalog
     from .content.routes import blp as content

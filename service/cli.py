@@ -136,11 +136,13 @@ def _seed_local_payments(fan: User) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from .analytics.cli import analytics_cli
     from .billing.cli import billing_cli
     from .localpay.cli import simulate
 
     billing_cli.add_command(simulate)  # `flask billing simulate`, as the README documents it
     app.cli.add_command(billing_cli)
+    app.cli.add_command(analytics_cli)
 
     @app.cli.command("worker")
     @click.option("--burst", is_flag=True, help="Hand over what the outbox holds, run it, then exit.")

@@ -1,6 +1,7 @@
 """Every model, imported in one place for Alembic and the shell."""
 
 from .accounts.models import ApiKey, AuthSession, LoginFailures, RefreshToken, User
+from .analytics.models import AnalyticsDay, BookedMembership, BookedPayment, MembershipEvent
 from .billing.models import (
     CheckoutSession,
     ConnectedAccount,
@@ -49,6 +50,10 @@ from .notifications.models import (
 )
 
 __all__ = [
+    "AnalyticsDay",
+    "BookedMembership",
+    "BookedPayment",
+    "MembershipEvent",
     "CheckoutSession",
     "ConnectedAccount",
     "Customer",

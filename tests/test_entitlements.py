@@ -311,6 +311,8 @@ def test_signals_announce_events_only():
         "payment-recorded",
         "invoice-payment-failed",
         "subscription-changed",
+        "subscription-stored",
+        "payment-adjusted",
         "checkout-closed",
         "creator-counts-changed",
         "message-sent",

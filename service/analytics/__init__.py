@@ -1,4 +1,4 @@
-"""Analytics: how a creator's business is doing, for the creator only. Read-only.
+"""Analytics: how a creator's business is doing, for the creator only. Its routes only read.
 
 Vocabulary: a *membership* is a subscription to one of the creator's offerings of
 kind `membership` that got past checkout (status `incomplete` and
@@ -21,8 +21,10 @@ The rules of the numbers:
 - *MRR* is the sum, over memberships paying (not trialing, not past due,
   started, not ended) at `to`, of the price per month: a month price is
   amount / interval_count, a year price amount / (12 × interval_count). It is
-  summed exactly and rounded half up once, to a minor unit. Past points use the
-  membership's current price: price changes are not recorded with a date.
+  summed exactly and rounded half up once, to a minor unit. A past point counts
+  the price the membership had then: a change of price is recorded when billing
+  writes it, and counts from that instant on (before the roll-up was first built,
+  the price at that time counts from the start).
 - *Active members* are users with an access-granting membership at `to`,
   counted as memberships: checkout lets a user hold one live membership per
   creator, so at an instant the two are the same. *New* and *churned* count
@@ -41,6 +43,11 @@ The rules of the numbers:
   "0.0000" when there is nobody to divide by. Money is `{amount, currency}` in
   integer minor units of the creator's single currency.
 
-Owns: nothing stored; it reads billing, catalog and followers. Does not own:
-referrals (growth's `referrals.top_referrers` ranks them for the summary).
+Owns: the daily roll-up (`rollup`: `analytics_days`, `analytics_membership_events`,
+`analytics_memberships`, `analytics_payments`), kept by receivers of billing's
+(`subscription_stored`, `payment_recorded`, `payment_adjusted`) and followers'
+(`follower_created`, `follower_deleted`) signals in the transaction of each change,
+and rebuilt from billing's and followers' tables by `flask analytics rebuild`. It
+writes nothing else. Does not own: referrals (growth's `referrals.top_referrers`
+ranks them for the summary).
 """

@@ -1,153 +1,44 @@
-"""Read-only queries behind the creator's analytics.
+"""Read-only queries behind the creator's analytics, from the daily roll-up (`rollup`).
 
-Every answer takes a fixed number of statements, whatever the length of the
-period or the size of the audience. The rules are in the package docstring;
-each SQL predicate below has a Python twin (`_access_span`, `_paying_span`)
-that the time series folds over buckets, and the two must say the same thing.
+A figure at an instant is the sum of what happened before it: the creator's day
+rows before the instant's day, plus, when the instant is not a midnight, that
+day's events before it, read from the few source rows of that one day by index.
+So every answer takes a fixed number of statements and reads O(days) rows,
+whatever the size of the audience; only conversion reads the period's payers.
 
-At and after now, access is billing's rule (`ACCESS_RULE`, in SQL and in
-Python from one definition). Before now only the timestamps can tell, and the
-historical test differs from it on purpose: a membership counts between
-`started_at` and its end, and until the grace period after `past_due_since`;
-the current status and the dispute flag say nothing about the past (neither
-records when it began), so they only decide from now on.
+At and after now, the current status decides: the roll-up keeps apart the part
+of the memberships that their status stops at now (held), and it is taken off
+at instants at or after now.
 """
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
-from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime, timedelta
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, column, func, or_, select, values
+from sqlalchemy import Date, and_, case, func, literal, or_, select
 
-from ..billing.models import FINAL_STATUSES, Payment, Subscription
-from ..billing.rules import ACCESS_RULE
-from ..catalog.models import Offering, Price
-from ..common.db import UTCDateTime
+from ..billing.models import Payment, Subscription
 from ..common.errors import Unprocessable
 from ..creators.models import Creator
 from ..extensions import db
 from ..followers.models import Follow
 from ..growth import referrals
+from .models import DAY_MEASURES, MEASURES, AnalyticsDay, MembershipEvent
+from .rollup import NEVER_STARTED
 
-NEVER_STARTED = ("incomplete", "incomplete_expired")
-# The finest instant the database keeps: "before t" for instants on this grid.
-TICK = timedelta(microseconds=1)
 MAX_POINTS = 400
 
 
 class TooManyPoints(Unprocessable):
     code = "too_many_points"
     title = f"A time series has at most {MAX_POINTS} points; choose a longer interval or a shorter period"
-
-
-# Rules, in SQL ------------------------------------------------------------------
-
-
-def _grace() -> timedelta:
-    return ACCESS_RULE.grace_period()
-
-
-def _memberships(creator: Creator, *columns: Any) -> Select[Any]:
-    return (
-        select(*columns)
-        .select_from(Subscription)
-        .join(Offering, Offering.id == Subscription.offering_id)
-        .where(
-            Subscription.creator_id == creator.id,
-            Offering.kind == "membership",
-            Subscription.status.not_in(NEVER_STARTED),
-        )
-    )
-
-
-def _ends_at() -> ColumnElement[datetime]:
-    """When the membership ended; NULL while it runs."""
-    return func.coalesce(
-        Subscription.ended_at, case((Subscription.status.in_(FINAL_STATUSES), Subscription.canceled_at))
-    )
-
-
-# The two below say what `_ends_at()` does, spelled so that most rows are decided
-# by their first, cheapest test.
-def _running_at(at: datetime) -> ColumnElement[bool]:
-    """The membership had not ended before `at`."""
-    return or_(
-        Subscription.ended_at >= at,
-        and_(
-            Subscription.ended_at.is_(None),
-            or_(
-                Subscription.canceled_at.is_(None),
-                Subscription.canceled_at >= at,
-                Subscription.status.not_in(FINAL_STATUSES),
-            ),
-        ),
-    )
-
-
-def _ended_within(start: datetime, end: datetime) -> ColumnElement[bool]:
-    return or_(
-        and_(Subscription.ended_at >= start, Subscription.ended_at < end),
-        and_(
-            Subscription.ended_at.is_(None),
-            Subscription.status.in_(FINAL_STATUSES),
-            Subscription.canceled_at >= start,
-            Subscription.canceled_at < end,
-        ),
-    )
-
-
-def _has_access_at(at: datetime, now: datetime) -> ColumnElement[bool]:
-    rule = [
-        Subscription.started_at < at,
-        _running_at(at),
-        # Historical: the grace period as it stood at `at` (see the module docstring).
-        or_(Subscription.past_due_since.is_(None), Subscription.past_due_since > at - _grace()),
-    ]
-    if at >= now:
-        rule.append(ACCESS_RULE.sql(now))
-    return and_(*rule)
-
-
-def _paying_at(at: datetime, now: datetime) -> ColumnElement[bool]:
-    rule = [
-        Subscription.started_at < at,
-        or_(Subscription.trial_end.is_(None), Subscription.trial_end < at),
-        _running_at(at),
-        or_(Subscription.past_due_since.is_(None), Subscription.past_due_since >= at),
-    ]
-    if at >= now:
-        rule.append(Subscription.status == "active")
-    return and_(*rule)
-
-
-# The same rules, as spans: counted at t when after < t <= until ------------------
-
-
-def _earliest(instants: Iterable[datetime | None]) -> datetime | None:
-    known = [i for i in instants if i is not None]
-    return min(known) if known else None
-
-
-def _access_span(row: Any, now: datetime, grace: timedelta) -> tuple[datetime, datetime | None]:
-    ends = [row.ends_at]
-    if row.past_due_since is not None:  # historical, as `_has_access_at`
-        ends.append(row.past_due_since + grace - TICK)
-    if not ACCESS_RULE.holds(row, now):  # from now on, billing's rule decides
-        ends.append(now - TICK)
-    return row.started_at, _earliest(ends)
-
-
-def _paying_span(row: Any, now: datetime) -> tuple[datetime, datetime | None]:
-    after = max(row.started_at, row.trial_end) if row.trial_end else row.started_at
-    ends = [row.ends_at, row.past_due_since, None if row.status == "active" else now - TICK]
-    return after, _earliest(ends)
 
 
 # Numbers ---------------------------------------------------------------------------
@@ -165,92 +56,165 @@ def _rate(part: int, whole: int) -> str:
     return f"{ten_thousandths // 10_000}.{ten_thousandths % 10_000:04d}"
 
 
-def _months(interval: str, interval_count: int | None) -> int:
-    return (interval_count or 1) * (12 if interval == "year" else 1)
-
-
-def _mrr(amount_by_months: dict[int, int]) -> int:
-    """Monthly amounts summed exactly, then rounded once."""
-    return _half_up(sum((Fraction(total, months) for months, total in amount_by_months.items()), Fraction()))
-
-
 def _money(creator: Creator, amount: int) -> dict[str, Any]:
     return {"amount": amount, "currency": creator.currency}
+
+
+@dataclass
+class Figures:
+    """The sums of everything that happened before one instant: counts by measure, and
+    what paying memberships pay per price length in months."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    paying: Counter[int] = field(default_factory=Counter)
+    held_paying: Counter[int] = field(default_factory=Counter)
+
+    def add(self, months: int, values: dict[str, int]) -> None:
+        for name, value in values.items():
+            if not value:
+                continue
+            if name == "paying":
+                self.paying[months] += value
+            elif name == "held_paying":
+                self.held_paying[months] += value
+            else:
+                self.counts[name] += value
+
+    def copy(self) -> Figures:
+        return Figures(Counter(self.counts), Counter(self.paying), Counter(self.held_paying))
+
+    def members(self, from_now_on: bool) -> int:
+        return self.counts["members"] - (self.counts["held_members"] if from_now_on else 0)
+
+    def mrr(self, from_now_on: bool) -> int:
+        """Monthly amounts summed exactly, then rounded once."""
+        held = self.held_paying if from_now_on else Counter[int]()
+        monthly = (Fraction(amount - held[months], months) for months, amount in self.paying.items())
+        return _half_up(sum(monthly, Fraction()))
+
+
+# Figures at instants -----------------------------------------------------------------
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _whole_days(creator: Creator, instants: Sequence[datetime]) -> list[Figures]:
+    """The day rows summed up to each instant's day (excluded), from one grouped read:
+    the days before the first instant's come as one row per price length, dated the day before."""
+    first, last = instants[0].date(), instants[-1].date()
+    before = first - timedelta(days=1)
+    day = case((AnalyticsDay.day < first, literal(before, Date())), else_=AnalyticsDay.day)
+    stmt = (
+        select(
+            day.label("day"), AnalyticsDay.months, *(func.sum(getattr(AnalyticsDay, n)) for n in DAY_MEASURES)
+        )
+        .where(AnalyticsDay.creator_id == creator.id, AnalyticsDay.day < last)
+        .group_by(day, AnalyticsDay.months)
+        .order_by(day)
+    )
+    rows = db.session.execute(stmt).all()
+    figures, running, taken = [], Figures(), 0
+    for at in instants:
+        while taken < len(rows) and rows[taken].day < at.date():
+            row = rows[taken]
+            running.add(row.months, {n: int(v or 0) for n, v in zip(DAY_MEASURES, row[2:], strict=True)})
+            taken += 1
+        figures.append(running.copy())
+    return figures
+
+
+def _within(instant: Any, edges: Sequence[tuple[datetime, datetime]], i: int) -> Any:
+    start, stop = edges[i]
+    return and_(instant >= start, instant < stop)
+
+
+def _edges(creator: Creator, edges: Sequence[tuple[datetime, datetime]]) -> list[Figures]:
+    """What happened within each [midnight, instant) from the sources: membership events,
+    payments and follows of those days only."""
+    found = [Figures() for _ in edges]
+    at = MembershipEvent.at
+    events = select(
+        MembershipEvent.months,
+        *(
+            func.sum(case((_within(at, edges, i), getattr(MembershipEvent, n)), else_=0))
+            for i in range(len(edges))
+            for n in MEASURES
+        ),
+    ).where(
+        MembershipEvent.creator_id == creator.id, or_(*(_within(at, edges, i) for i in range(len(edges))))
+    )
+    for row in db.session.execute(events.group_by(MembershipEvent.months)):
+        for i in range(len(edges)):
+            sums = row[1 + i * len(MEASURES) : 1 + (i + 1) * len(MEASURES)]
+            found[i].add(row.months, {n: int(v or 0) for n, v in zip(MEASURES, sums, strict=True)})
+    paid, net = Payment.paid_at, Payment.amount_minor - Payment.refunded_minor - Payment.disputed_minor
+    followed = Follow.created_at
+    sales = select(
+        *(
+            func.coalesce(func.sum(case((and_(_within(paid, edges, i), Payment.kind == kind), net))), 0)
+            for i in range(len(edges))
+            for kind in ("purchase", "invoice")
+        ),
+        *(
+            select(func.count())
+            .where(Follow.creator_id == creator.id, _within(followed, edges, i))
+            .scalar_subquery()
+            for i in range(len(edges))
+        ),
+    ).where(Payment.creator_id == creator.id, or_(*(_within(paid, edges, i) for i in range(len(edges)))))
+    row = db.session.execute(sales).one()
+    for i, figures in enumerate(found):
+        revenue = {"one_off": int(row[2 * i]), "recurring": int(row[2 * i + 1])}
+        figures.add(0, {**revenue, "followers": int(row[2 * len(edges) + i])})
+    return found
+
+
+def figures_at(creator: Creator, instants: Sequence[datetime]) -> list[Figures]:
+    """The figures before each of the (ascending) instants."""
+    figures = _whole_days(creator, instants)
+    partial = [i for i, at in enumerate(instants) if at != _midnight(at.date())]
+    if partial:
+        edges = [(_midnight(instants[i].date()), instants[i]) for i in partial]
+        for i, edge in zip(partial, _edges(creator, edges), strict=True):
+            figures[i].add(0, dict(edge.counts))
+            for months, amount in edge.paying.items():
+                figures[i].paying[months] += amount
+            for months, amount in edge.held_paying.items():
+                figures[i].held_paying[months] += amount
+    return figures
 
 
 # Summary ---------------------------------------------------------------------------
 
 
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.count(case((condition, 1)))
-
-
-def _by_price(creator: Creator, start: datetime, end: datetime, now: datetime) -> list[Any]:
-    """Per price, in one pass over the creator's memberships: how many granted access
-    at `start` and at `end`, paid at `end`, and started or ended in [start, end).
-
-    Memberships with access are counted, not users: checkout lets a user hold one
-    live membership per creator, so at any instant the two are the same.
-    """
-    tiers = select(Offering.id).where(Offering.creator_id == creator.id, Offering.kind == "membership")
-    counts = (
-        select(
-            Subscription.price_id,
-            _count(_has_access_at(start, now)).label("active_at_start"),
-            _count(_has_access_at(end, now)).label("active"),
-            _count(_paying_at(end, now)).label("paying"),
-            _count(Subscription.started_at >= start).label("new"),
-            _count(_ended_within(start, end)).label("churned"),
-        )
-        .where(
-            Subscription.creator_id == creator.id,
-            Subscription.offering_id.in_(tiers),
-            Subscription.status.not_in(NEVER_STARTED),
-            Subscription.started_at < end,
-            _running_at(start),  # one that ended before counts for nothing here
-        )
-        .group_by(Subscription.price_id)
-        .subquery()
-    )
-    # Prices are joined to the few groups, not to every membership.
-    stmt = select(Price.amount_minor, Price.interval, Price.interval_count, counts).join(
-        counts, counts.c.price_id == Price.id
-    )
-    return list(db.session.execute(stmt))
-
-
-def _paying_amounts(prices: list[Any]) -> dict[int, int]:
-    """What the paying memberships pay, per length of their price in months."""
-    amounts: dict[int, int] = defaultdict(int)
-    for price in prices:
-        amounts[_months(price.interval, price.interval_count)] += price.paying * price.amount_minor
-    return amounts
-
-
-def _sales(creator: Creator, start: datetime, end: datetime) -> Any:
-    """Revenue of the period and who paid it, from one read of the period's payments."""
+def _conversion(creator: Creator, start: datetime, end: datetime) -> Any:
+    """Who paid in the period and kept it, from one read of the period's payments."""
     paid = (
-        select(Payment.user_id, Payment.kind, Payment.net_minor.label("net"))
-        .where(Payment.creator_id == creator.id, Payment.paid_at >= start, Payment.paid_at < end)
+        select(Payment.user_id, Payment.kind)
+        .where(
+            Payment.creator_id == creator.id,
+            Payment.paid_at >= start,
+            Payment.paid_at < end,
+            Payment.amount_minor - Payment.refunded_minor - Payment.disputed_minor > 0,
+        )
         .cte("paid")
     )
-
-    def revenue(kind: str) -> Any:
-        return select(func.coalesce(func.sum(paid.c.net), 0)).where(paid.c.kind == kind).scalar_subquery()
-
-    def payers(*conditions: Any) -> Any:
-        """Distinct users who kept something they paid (not refunded in full)."""
-        return select(paid.c.user_id).where(paid.c.net > 0, *conditions).distinct().subquery()
-
-    # Followers and memberships are looked up once per payer, not once per payment.
-    followers = select(Follow.user_id).where(Follow.creator_id == creator.id)
-    buyers = payers(paid.c.kind == "purchase")
-    member = _memberships(creator, Subscription.id).where(Subscription.user_id == buyers.c.user_id)
+    payers = select(paid.c.user_id).distinct().subquery()
+    buyers = select(paid.c.user_id).where(paid.c.kind == "purchase").distinct().subquery()
+    # Each payer is looked up by the unique index of follows, and each buyer among memberships.
+    following = select(Follow.id).where(Follow.creator_id == creator.id, Follow.user_id == payers.c.user_id)
+    member = select(Subscription.id).where(
+        Subscription.creator_id == creator.id,
+        Subscription.user_id == buyers.c.user_id,
+        Subscription.kind == "membership",
+        Subscription.status.not_in(NEVER_STARTED),
+    )
     stmt = select(
-        revenue("purchase").label("one_off"),
-        revenue("invoice").label("recurring"),
         select(func.count())
-        .select_from(payers(paid.c.user_id.in_(followers)))
+        .select_from(payers)
+        .where(following.exists())
         .scalar_subquery()
         .label("following"),
         select(func.count()).select_from(buyers).scalar_subquery().label("buyers"),
@@ -263,33 +227,26 @@ def _sales(creator: Creator, start: datetime, end: datetime) -> Any:
     return db.session.execute(stmt).one()
 
 
-def _new_followers(creator: Creator, start: datetime, end: datetime) -> int:
-    stmt = select(func.count()).where(
-        Follow.creator_id == creator.id, Follow.created_at >= start, Follow.created_at < end
-    )
-    return db.session.scalar(stmt) or 0
-
-
 def summary(*, creator: Creator, start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
     """The creator's numbers for the period [start, end); the current status decides at
     and after `now`."""
-    prices = _by_price(creator, start, end, now)
-    sales = _sales(creator, start, end)
-    churned = sum(p.churned for p in prices)
+    before, until = figures_at(creator, [start, end])
+    churned = until.counts["ends"] - before.counts["ends"]
+    conversion = _conversion(creator, start, end)
     return {
-        "mrr": _money(creator, _mrr(_paying_amounts(prices))),
-        "active_members": sum(p.active for p in prices),
-        "new_members": sum(p.new for p in prices),
+        "mrr": _money(creator, until.mrr(end >= now)),
+        "active_members": until.members(end >= now),
+        "new_members": until.counts["starts"] - before.counts["starts"],
         "churned_members": churned,
-        "churn_rate": _rate(churned, sum(p.active_at_start for p in prices)),
-        "one_off_revenue": _money(creator, int(sales.one_off)),
-        "recurring_revenue": _money(creator, int(sales.recurring)),
+        "churn_rate": _rate(churned, before.members(start >= now)),
+        "one_off_revenue": _money(creator, until.counts["one_off"] - before.counts["one_off"]),
+        "recurring_revenue": _money(creator, until.counts["recurring"] - before.counts["recurring"]),
         # Kept by every follow and unfollow, in the same transaction.
         "followers": creator.follower_count,
-        "new_followers": _new_followers(creator, start, end),
+        "new_followers": until.counts["followers"] - before.counts["followers"],
         "conversion": {
-            "follower_to_customer": _rate(sales.following, creator.follower_count),
-            "one_off_to_member": _rate(sales.buyer_members, sales.buyers),
+            "follower_to_customer": _rate(conversion.following, creator.follower_count),
+            "one_off_to_member": _rate(conversion.buyer_members, conversion.buyers),
         },
         "top_referrers": referrals.top_referrers(creator=creator, start=start, end=end),
     }
@@ -324,119 +281,23 @@ def bucket_bounds(start: datetime, end: datetime, interval: str) -> list[datetim
     return bounds
 
 
-def _bucket_of(bounds: Sequence[datetime], at: datetime) -> int:
-    return bisect.bisect_right(bounds, at) - 1
+def _mrr_series(points: list[tuple[datetime, Figures]], now: datetime) -> list[int]:
+    return [figures.mrr(at >= now) for at, figures in points[1:]]
 
 
-def _changes(
-    span: tuple[datetime, datetime | None], bounds: Sequence[datetime], end: datetime
-) -> Iterator[tuple[int, int]]:
-    """(bucket, +1 or -1) for where a span starts and stops counting within [bounds[0], end)."""
-    after, until = span
-    if until is not None and until <= after:
-        return  # never counted at any instant
-    if bounds[0] <= after < end:
-        yield _bucket_of(bounds, after), 1
-    if until is not None and bounds[0] <= until < end:
-        yield _bucket_of(bounds, until), -1
+def _members_series(points: list[tuple[datetime, Figures]], now: datetime) -> list[int]:
+    return [figures.members(at >= now) for at, figures in points[1:]]
 
 
-def _moving(creator: Creator, first: datetime, end: datetime) -> list[Any]:
-    """Memberships that may start or stop counting in [first, end); every other one
-    counts at each point exactly as it does at `first`."""
-    stmt = (
-        _memberships(
-            creator,
-            Subscription.started_at,
-            Subscription.trial_end,
-            Subscription.past_due_since,
-            Subscription.status,
-            Subscription.disputed,
-            _ends_at().label("ends_at"),
-            Price.amount_minor,
-            Price.interval,
-            Price.interval_count,
-        )
-        .join(Price, Price.id == Subscription.price_id)
-        .where(
-            Subscription.started_at < end,
-            _running_at(first),
-            or_(
-                Subscription.started_at >= first,
-                Subscription.trial_end >= first,
-                Subscription.past_due_since >= first - _grace(),
-                Subscription.status != "active",
-                Subscription.disputed.is_(True),  # counts before now, not from now on
-            ),
-        )
-    )
-    # Core, not the ORM session's result machinery: this can be tens of thousands of rows.
-    return list(db.session.connection().execute(stmt))
+def _followers_series(points: list[tuple[datetime, Figures]], now: datetime) -> list[int]:
+    return [figures.counts["followers"] for _, figures in points[1:]]
 
 
-def _mrr_series(creator: Creator, bounds: list[datetime], end: datetime, now: datetime) -> list[int]:
-    totals = _paying_amounts(_by_price(creator, bounds[0], bounds[0], now))
-    deltas: list[dict[int, int]] = [defaultdict(int) for _ in bounds[:-1]]
-    for row in _moving(creator, bounds[0], end):
-        for bucket, sign in _changes(_paying_span(row, now), bounds, end):
-            deltas[bucket][_months(row.interval, row.interval_count)] += sign * row.amount_minor
-    points = []
-    for delta in deltas:
-        for months, amount in delta.items():
-            totals[months] += amount
-        points.append(_mrr(totals))
-    return points
+def _revenue_series(points: list[tuple[datetime, Figures]], now: datetime) -> list[int]:
+    def revenue(figures: Figures) -> int:
+        return figures.counts["one_off"] + figures.counts["recurring"]
 
-
-def _running_total(start: int, deltas: Iterable[int]) -> list[int]:
-    points, total = [], start
-    for delta in deltas:
-        total += delta
-        points.append(total)
-    return points
-
-
-def _members_series(creator: Creator, bounds: list[datetime], end: datetime, now: datetime) -> list[int]:
-    baseline = sum(p.active for p in _by_price(creator, bounds[0], bounds[0], now))
-    deltas = [0] * (len(bounds) - 1)
-    for row in _moving(creator, bounds[0], end):
-        for bucket, sign in _changes(_access_span(row, now, _grace()), bounds, end):
-            deltas[bucket] += sign
-    return _running_total(baseline, deltas)
-
-
-def _per_bucket(
-    bounds: list[datetime], end: datetime, model: Any, instant: Any, aggregate: Any, *conditions: Any
-) -> list[int]:
-    """One aggregate per bucket, from one range join against the buckets as a table."""
-    rows = [(start, min(stop, end)) for start, stop in itertools.pairwise(bounds)]
-    buckets = (
-        values(column("start", UTCDateTime()), column("stop", UTCDateTime()), name="buckets")
-        .data(rows)
-        .cte("buckets")
-    )
-    inside = and_(instant >= buckets.c.start, instant < buckets.c.stop, *conditions)
-    stmt = (
-        select(buckets.c.start, aggregate)
-        .select_from(buckets)
-        .outerjoin(model, inside)
-        .group_by(buckets.c.start)
-        .order_by(buckets.c.start)
-    )
-    return [int(value or 0) for _, value in db.session.execute(stmt)]
-
-
-def _revenue_series(creator: Creator, bounds: list[datetime], end: datetime, now: datetime) -> list[int]:
-    net = func.sum(Payment.net_minor)
-    return _per_bucket(bounds, end, Payment, Payment.paid_at, net, Payment.creator_id == creator.id)
-
-
-def _followers_series(creator: Creator, bounds: list[datetime], end: datetime, now: datetime) -> list[int]:
-    before = select(func.count()).where(Follow.creator_id == creator.id, Follow.created_at < bounds[0])
-    new = _per_bucket(
-        bounds, end, Follow, Follow.created_at, func.count(Follow.id), Follow.creator_id == creator.id
-    )
-    return _running_total(db.session.scalar(before) or 0, new)
+    return [revenue(b) - revenue(a) for (_, a), (_, b) in itertools.pairwise(points)]
 
 
 SERIES = {
@@ -454,7 +315,9 @@ def timeseries(
     """One point per bucket from the one holding `start` to the one holding `end`:
     its start, and the metric at its end (or at `end` for the last). Raises TooManyPoints."""
     bounds = bucket_bounds(start, end, interval)
-    values: list[Any] = SERIES[metric](creator, bounds, end, now)
+    instants = [bounds[0], *(min(bound, end) for bound in bounds[1:])]
+    points = list(zip(instants, figures_at(creator, instants), strict=True))
+    values: list[Any] = SERIES[metric](points, now)
     if metric in MONEY_METRICS:
         values = [{"amount": value, "currency": creator.currency} for value in values]
     return {

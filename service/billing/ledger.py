@@ -24,7 +24,7 @@ from ..common import clock
 from ..common.db import insert_or_ignore
 from ..common.ids import parse_uuid
 from ..extensions import db
-from . import checkout, purchases, subscriptions
+from . import checkout, purchases, signals, subscriptions
 from .access import count_membership_change, grants_membership
 from .gateway import ChargeInfo, DisputeInfo, current_gateway
 from .models import (
@@ -106,6 +106,7 @@ def apply_charge(payment: Payment, charge: ChargeInfo) -> None:
     if purchase is not None:
         purchases.set_refunded(purchase, payment.refunded_minor)
     db.session.flush()
+    signals.payment_adjusted.send(payment)
 
 
 def _purchase_of(payment: Payment) -> Purchase | None:
@@ -140,6 +141,7 @@ def sync_dispute(dispute_id: str) -> str | None:
     if payment.subscription_id is not None:
         _apply_to_subscription(payment.subscription_id, dispute)
     db.session.flush()
+    signals.payment_adjusted.send(payment)
     return None
 
 
@@ -183,6 +185,7 @@ def _apply_to_subscription(subscription_id: uuid.UUID, dispute: DisputeInfo) -> 
     sub.disputed = _suspends(Payment.subscription_id == sub.id)
     db.session.flush()
     count_membership_change(sub, granted_before=granted)
+    signals.subscription_stored.send(sub)
     if dispute.status == "lost" and sub.status not in FINAL_STATUSES:
         ended = current_gateway().cancel_subscription_now(
             sub.stripe_subscription_id, idempotency_key=f"dispute-lost:{dispute.id}"

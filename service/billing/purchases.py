@@ -72,6 +72,7 @@ def refund(*, purchase: Purchase, amount: int | None) -> Purchase:
         set_refunded(purchase, purchase.amount_refunded_minor + amount)
         payment.refunded_minor = purchase.amount_refunded_minor
     db.session.flush()
+    signals.payment_adjusted.send(payment)
     return purchase
 
 

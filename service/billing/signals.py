@@ -30,6 +30,15 @@ checkout_closed = _signals.signal("checkout-closed")
 # offering_id, status, cancel_at_period_end, current_period_end.
 subscription_changed = _signals.signal("subscription-changed")
 
+# sender: the Subscription billing just wrote (a sync from the provider, or a dispute that
+# suspends or restores it), announced after every such write, whether or not anything changed,
+# voided ones included: for receivers that keep their own copy of every field and re-read it.
+subscription_stored = _signals.signal("subscription-stored")
+
+# sender: the Payment whose refunded or disputed amount billing just wrote (a refund, a charge
+# or a dispute re-read from the provider), changed or not; its `net_minor` is what it still brings in.
+payment_adjusted = _signals.signal("payment-adjusted")
+
 # sender: the Purchase whose refunded amount just went up (a creator's refund, or one seen at
 # the provider); kwargs: previous_refunded_minor. Announced once per increase.
 purchase_refunded = _signals.signal("purchase-refunded")

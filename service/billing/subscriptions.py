@@ -80,6 +80,7 @@ def apply(sub: Subscription, info: SubscriptionInfo) -> None:
     changed = before and {name: old for name, old in before.items() if getattr(sub, name) != old}
     if not sub.void_reason and (before is None or changed):
         signals.subscription_changed.send(sub, previous=changed or None)
+    signals.subscription_stored.send(sub)
 
 
 def _copy(sub: Subscription, info: SubscriptionInfo) -> None:

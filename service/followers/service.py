@@ -44,12 +44,14 @@ def follow(*, user: User, creator: Creator, referral_code: str | None = None) ->
 
 def unfollow(*, user: User, creator: Creator) -> None:
     """Stop following; unfollowing twice changes nothing."""
-    result = db.session.execute(
-        delete(Follow).where(Follow.user_id == user.id, Follow.creator_id == creator.id)
+    followed_at = db.session.scalar(
+        delete(Follow)
+        .where(Follow.user_id == user.id, Follow.creator_id == creator.id)
+        .returning(Follow.created_at)
     )
-    if result.rowcount:  # type: ignore[attr-defined]
+    if followed_at is not None:
         creators.change_follower_count(creator_id=creator.id, delta=-1)
-        signals.follower_deleted.send(creator, user_id=user.id)
+        signals.follower_deleted.send(creator, user_id=user.id, followed_at=followed_at)
 
 
 def _follows_page(stmt: Any, *, limit: int, cursor: str | None) -> dict[str, Any]:
