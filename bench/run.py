@@ -388,6 +388,8 @@ def main() -> None:
             "LOG_LEVEL": "warning",
             "ACCESS_TOKEN_TTL": "3600",
             "PAYMENTS_PROVIDER": "local",
+            # Where checkout's success and cancel URLs lead: a site the benchmark names.
+            "ALLOWED_REDIRECT_ORIGINS": "http://x.test",
         }
         with _server(env, args.workers) as port:
             routes = [r for r in _routes(port, env, database_url) if not args.only or args.only in r.name]
