@@ -81,6 +81,3 @@ KINDS: dict[str, Kind] = {
 VERIFY_EMAIL = "verify_email"
 VERIFY_SUBJECT = "Confirm your e-mail address"
 
-
-def email_default(kind: str) -> bool:
-    return KINDS[kind].email
