@@ -103,7 +103,7 @@ def queue_emails(emails: list[dict[str, Any]]) -> None:
     """Record e-mails to send (each once per key) and the jobs that send them after commit."""
     if not emails:
         return
-    from .mail import send_emails  # the sender renders with this module's data
+    from .mail import send_emails  # mail imports this module (choices): imported here, not at the top
 
     now = clock.utcnow()
     rows = [{"id": uuid.uuid4(), "status": "pending", "attempts": 0, "created_at": now, **e} for e in emails]
