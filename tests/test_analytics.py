@@ -214,8 +214,9 @@ def test_summary_of_march(client, history):
         "recurring_revenue": eur(500 + 500),
         "followers": 6,
         "new_followers": 3,  # frank, erin, dave
-        # Of the 6 followers, carol and erin paid in March; hank, the one buyer of a one-off, joined nothing.
-        "conversion": {"follower_to_customer": "0.3333", "one_off_to_member": "0.0000"},
+        # Over all time, whatever the period: of the 6 followers alice, bob, carol and erin ever
+        # paid (dave is trialing); of the buyers of one-offs, carol joined, hank did not.
+        "conversion": {"follower_to_customer": "0.6667", "one_off_to_member": "0.5000"},
         "top_referrers": [],
     }
 
@@ -230,8 +231,8 @@ def test_summary_of_february_counts_the_refund_against_the_sale(client, history)
     assert february["mrr"] == eur(3565)
     assert (february["active_members"], february["new_members"], february["churned_members"]) == (4, 1, 0)
     assert february["churn_rate"] == "0.0000"
-    # carol (the Pack, 1500 of it kept) and alice paid; carol, the one buyer, has joined since.
-    assert february["conversion"] == {"follower_to_customer": "0.3333", "one_off_to_member": "1.0000"}
+    # The same as March's: conversion counts over all time.
+    assert february["conversion"] == {"follower_to_customer": "0.6667", "one_off_to_member": "0.5000"}
 
 
 def test_summary_now_uses_the_current_status(client, history):

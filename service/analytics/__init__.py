@@ -35,16 +35,17 @@ The rules of the numbers:
   invoices.
 - *Followers* is the current count; since an unfollow deletes the follow, past
   follower counts only know the follows that still exist.
-- *Conversion*: of today's followers, those who paid anything (purchase or
-  invoice, not refunded in full) in the period; of the people who bought a
-  one-off in the period, those who hold or ever held a membership. Over all
-  time instead, both would read the whole payment ledger on every request.
+- *Conversion*, over all time whatever the period: of today's followers, those
+  who ever paid anything (purchase or invoice, not refunded in full); of the
+  people who ever bought a one-off (not refunded in full), those who hold or ever
+  held a membership. The roll-up keeps these counts, so no request reads the ledger.
 - Rates are decimal strings with four places ("0.2500"), rounded half up, and
   "0.0000" when there is nobody to divide by. Money is `{amount, currency}` in
   integer minor units of the creator's single currency.
 
 Owns: the daily roll-up (`rollup`: `analytics_days`, `analytics_membership_events`,
-`analytics_memberships`, `analytics_payments`), kept by receivers of billing's
+`analytics_memberships`, `analytics_payments`) and the conversion counts
+(`analytics_customers`, `analytics_conversion`), kept by receivers of billing's
 (`subscription_stored`, `payment_recorded`, `payment_adjusted`) and followers'
 (`follower_created`, `follower_deleted`) signals in the transaction of each change,
 and rebuilt from billing's and followers' tables by `flask analytics rebuild`. It

@@ -90,3 +90,37 @@ class BookedPayment(Base):
         ForeignKey("payments.id", ondelete="CASCADE"), primary_key=True
     )
     net_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class AnalyticsCustomer(Base):
+    """What conversion knows of one user of one creator (see `rollup.book_customer`)."""
+
+    __tablename__ = "analytics_customers"
+
+    creator_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("creators.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Indexed for the cascade when a user is deleted.
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    # The user's payments to the creator, and the part of them that are purchases, that
+    # still bring something in (net above zero, as `analytics_payments` booked them).
+    kept_payments: Mapped[int] = mapped_column(Integer, default=0)
+    kept_purchases: Mapped[int] = mapped_column(Integer, default=0)
+    following: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Ever held a membership that got past checkout.
+    member: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AnalyticsConversion(Base):
+    """A creator's conversion counts over all time: the customers' flags summed."""
+
+    __tablename__ = "analytics_conversion"
+
+    creator_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("creators.id", ondelete="CASCADE"), primary_key=True
+    )
+    followers_who_paid: Mapped[int] = mapped_column(BigInteger, default=0)
+    one_off_buyers: Mapped[int] = mapped_column(BigInteger, default=0)
+    one_off_buyers_who_were_members: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -4,7 +4,8 @@ A figure at an instant is the sum of what happened before it: the creator's day
 rows before the instant's day, plus, when the instant is not a midnight, that
 day's events before it, read from the few source rows of that one day by index.
 So every answer takes a fixed number of statements and reads O(days) rows,
-whatever the size of the audience; only conversion reads the period's payers.
+whatever the size of the audience. Conversion, over all time, is one row of
+counts the roll-up keeps.
 
 At and after now, the current status decides: the roll-up keeps apart the part
 of the memberships that their status stops at now (held), and it is taken off
@@ -24,14 +25,13 @@ from typing import Any
 
 from sqlalchemy import Date, and_, case, func, literal, or_, select
 
-from ..billing.models import Payment, Subscription
+from ..billing.models import Payment
 from ..common.errors import Unprocessable
 from ..creators.models import Creator
 from ..extensions import db
 from ..followers.models import Follow
 from ..growth import referrals
-from .models import DAY_MEASURES, MEASURES, AnalyticsDay, MembershipEvent
-from .rollup import NEVER_STARTED
+from .models import DAY_MEASURES, MEASURES, AnalyticsConversion, AnalyticsDay, MembershipEvent
 
 MAX_POINTS = 400
 
@@ -189,42 +189,16 @@ def figures_at(creator: Creator, instants: Sequence[datetime]) -> list[Figures]:
 # Summary ---------------------------------------------------------------------------
 
 
-def _conversion(creator: Creator, start: datetime, end: datetime) -> Any:
-    """Who paid in the period and kept it, from one read of the period's payments."""
-    paid = (
-        select(Payment.user_id, Payment.kind)
-        .where(
-            Payment.creator_id == creator.id,
-            Payment.paid_at >= start,
-            Payment.paid_at < end,
-            Payment.amount_minor - Payment.refunded_minor - Payment.disputed_minor > 0,
-        )
-        .cte("paid")
-    )
-    payers = select(paid.c.user_id).distinct().subquery()
-    buyers = select(paid.c.user_id).where(paid.c.kind == "purchase").distinct().subquery()
-    # Each payer is looked up by the unique index of follows, and each buyer among memberships.
-    following = select(Follow.id).where(Follow.creator_id == creator.id, Follow.user_id == payers.c.user_id)
-    member = select(Subscription.id).where(
-        Subscription.creator_id == creator.id,
-        Subscription.user_id == buyers.c.user_id,
-        Subscription.kind == "membership",
-        Subscription.status.not_in(NEVER_STARTED),
-    )
-    stmt = select(
-        select(func.count())
-        .select_from(payers)
-        .where(following.exists())
-        .scalar_subquery()
-        .label("following"),
-        select(func.count()).select_from(buyers).scalar_subquery().label("buyers"),
-        select(func.count())
-        .select_from(buyers)
-        .where(member.exists())
-        .scalar_subquery()
-        .label("buyer_members"),
-    )
-    return db.session.execute(stmt).one()
+def _conversion(creator: Creator) -> tuple[int, int, int]:
+    """The creator's conversion counts over all time, as the roll-up keeps them."""
+    row = db.session.execute(
+        select(
+            AnalyticsConversion.followers_who_paid,
+            AnalyticsConversion.one_off_buyers,
+            AnalyticsConversion.one_off_buyers_who_were_members,
+        ).where(AnalyticsConversion.creator_id == creator.id)
+    ).one_or_none()
+    return (row[0], row[1], row[2]) if row is not None else (0, 0, 0)
 
 
 def summary(*, creator: Creator, start: datetime, end: datetime, now: datetime) -> dict[str, Any]:
@@ -232,7 +206,7 @@ def summary(*, creator: Creator, start: datetime, end: datetime, now: datetime) 
     and after `now`."""
     before, until = figures_at(creator, [start, end])
     churned = until.counts["ends"] - before.counts["ends"]
-    conversion = _conversion(creator, start, end)
+    followers_who_paid, buyers, buyers_who_were_members = _conversion(creator)
     return {
         "mrr": _money(creator, until.mrr(end >= now)),
         "active_members": until.members(end >= now),
@@ -245,8 +219,8 @@ def summary(*, creator: Creator, start: datetime, end: datetime, now: datetime) 
         "followers": creator.follower_count,
         "new_followers": until.counts["followers"] - before.counts["followers"],
         "conversion": {
-            "follower_to_customer": _rate(conversion.following, creator.follower_count),
-            "one_off_to_member": _rate(conversion.buyer_members, conversion.buyers),
+            "follower_to_customer": _rate(followers_who_paid, creator.follower_count),
+            "one_off_to_member": _rate(buyers_who_were_members, buyers),
         },
         "top_referrers": referrals.top_referrers(creator=creator, start=start, end=end),
     }

@@ -44,7 +44,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -57,7 +57,16 @@ from ..creators.models import Creator
 from ..extensions import db
 from ..followers import signals as followers_signals
 from ..followers.models import Follow
-from .models import DAY_MEASURES, MEASURES, AnalyticsDay, BookedMembership, BookedPayment, MembershipEvent
+from .models import (
+    DAY_MEASURES,
+    MEASURES,
+    AnalyticsConversion,
+    AnalyticsCustomer,
+    AnalyticsDay,
+    BookedMembership,
+    BookedPayment,
+    MembershipEvent,
+)
 
 NEVER_STARTED = ("incomplete", "incomplete_expired")
 # The finest instant the database keeps: "before t" for instants on this grid.
@@ -132,11 +141,15 @@ def contribution(row: Any, *, amount: int, months: int, price_since: datetime | 
 # Writing day rows ------------------------------------------------------------------
 
 
+def _insert_stmt(model: Any) -> Any:
+    insert_ = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    return insert_(model.__table__)
+
+
 def _upsert(model: Any, key: dict[str, Any], deltas: dict[str, int]) -> None:
     """INSERT the row, or add the deltas to it: atomic, so parallel writers lose nothing."""
     table = model.__table__
-    insert_ = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert_(table).values(**key, **deltas)
+    stmt = _insert_stmt(model).values(**key, **deltas)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(key), set_={name: table.c[name] + stmt.excluded[name] for name in deltas}
     )
@@ -189,6 +202,8 @@ def book_subscription(sub: Subscription) -> None:
     """Bring the roll-up to what the subscription contributes now; a no-op when it did already."""
     if sub.kind != "membership":
         return
+    if sub.status not in NEVER_STARTED:
+        book_customer(sub.creator_id, sub.user_id, member=True)
     amount, months = _price_of(sub)
     booked = db.session.execute(
         select(BookedMembership.amount_minor, BookedMembership.months, BookedMembership.price_since).where(
@@ -259,14 +274,86 @@ def book_payment(payment: Payment) -> None:
         )
     key = {"creator_id": payment.creator_id, "day": payment.paid_at.date(), "months": 0}
     _upsert(AnalyticsDay, key, {_revenue_column(payment.kind): net - (booked or 0)})
+    # Kept while its net is above zero: only crossing zero changes what conversion counts.
+    kept = int(net > 0) - int((booked or 0) > 0)
+    if kept:
+        purchases = kept if payment.kind == "purchase" else 0
+        book_customer(payment.creator_id, payment.user_id, kept=kept, kept_purchases=purchases)
     db.session.flush()
 
 
-def _book_follow(creator_id: uuid.UUID, followed_at: datetime, delta: int) -> None:
+def _book_follow(creator_id: uuid.UUID, user_id: uuid.UUID, followed_at: datetime, delta: int) -> None:
     _upsert(
         AnalyticsDay, {"creator_id": creator_id, "day": followed_at.date(), "months": 0}, {"followers": delta}
     )
+    book_customer(creator_id, user_id, following=delta > 0)
     db.session.flush()
+
+
+# Conversion ------------------------------------------------------------------------
+
+CUSTOMER_FIELDS = ("kept_payments", "kept_purchases", "following", "member")
+NOBODY = {"kept_payments": 0, "kept_purchases": 0, "following": False, "member": False}
+
+
+def counted(customer: dict[str, Any]) -> dict[str, int]:
+    """What one customer's flags put into the creator's conversion counts."""
+    paid, bought = customer["kept_payments"] > 0, customer["kept_purchases"] > 0
+    return {
+        "followers_who_paid": int(paid and customer["following"]),
+        "one_off_buyers": int(bought),
+        "one_off_buyers_who_were_members": int(bought and customer["member"]),
+    }
+
+
+def book_customer(
+    creator_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    kept: int = 0,
+    kept_purchases: int = 0,
+    following: bool | None = None,
+    member: bool = False,
+) -> None:
+    """Change one customer's row (`kept`: payments that began or stopped bringing something
+    in) and move the creator's counts by what its flags did: so a repeated announcement, which
+    changes no flag, moves nothing. The row is locked meanwhile, so two changes of one
+    customer never interleave; the counts only take atomic `x = x + delta` upserts."""
+
+    def changed(old: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "kept_payments": old["kept_payments"] + kept,
+            "kept_purchases": old["kept_purchases"] + kept_purchases,
+            "following": old["following"] if following is None else following,
+            "member": old["member"] or member,  # "ever": a membership once held stays counted
+        }
+
+    key = {"creator_id": creator_id, "user_id": user_id}
+    # The first change of a customer inserts its row; a concurrent one waits for it, then reads it.
+    new = changed(NOBODY)
+    stmt = _insert_stmt(AnalyticsCustomer).values(**key, **new).on_conflict_do_nothing()
+    if db.session.execute(stmt.returning(AnalyticsCustomer.user_id)).first() is not None:
+        old = NOBODY
+    else:
+        columns = [getattr(AnalyticsCustomer, name) for name in CUSTOMER_FIELDS]
+        row = db.session.execute(
+            select(*columns)
+            .where(AnalyticsCustomer.creator_id == creator_id, AnalyticsCustomer.user_id == user_id)
+            .with_for_update()
+        ).one()
+        old = dict(zip(CUSTOMER_FIELDS, row, strict=True))
+        new = changed(old)
+        if new == old:
+            return
+        db.session.execute(
+            update(AnalyticsCustomer)
+            .where(AnalyticsCustomer.creator_id == creator_id, AnalyticsCustomer.user_id == user_id)
+            .values(**new)
+        )
+    before, after = counted(old), counted(new)
+    deltas = {name: after[name] - before[name] for name in after if after[name] != before[name]}
+    if deltas:
+        _upsert(AnalyticsConversion, {"creator_id": creator_id}, deltas)
 
 
 @billing_signals.subscription_stored.connect
@@ -282,12 +369,12 @@ def _payment_changed(payment: Payment, **kwargs: object) -> None:
 
 @followers_signals.follower_created.connect
 def _followed(follow: Follow, **kwargs: object) -> None:
-    _book_follow(follow.creator_id, follow.created_at, 1)
+    _book_follow(follow.creator_id, follow.user_id, follow.created_at, 1)
 
 
 @followers_signals.follower_deleted.connect
-def _unfollowed(creator: Creator, *, followed_at: datetime, **kwargs: object) -> None:
-    _book_follow(creator.id, followed_at, -1)
+def _unfollowed(creator: Creator, *, user_id: uuid.UUID, followed_at: datetime, **kwargs: object) -> None:
+    _book_follow(creator.id, user_id, followed_at, -1)
 
 
 # Rebuilding ------------------------------------------------------------------------
@@ -300,6 +387,8 @@ def _clear(creator_id: uuid.UUID) -> None:
     db.session.execute(delete(BookedPayment).where(BookedPayment.payment_id.in_(payments)))
     db.session.execute(delete(MembershipEvent).where(MembershipEvent.creator_id == creator_id))
     db.session.execute(delete(AnalyticsDay).where(AnalyticsDay.creator_id == creator_id))
+    db.session.execute(delete(AnalyticsCustomer).where(AnalyticsCustomer.creator_id == creator_id))
+    db.session.execute(delete(AnalyticsConversion).where(AnalyticsConversion.creator_id == creator_id))
 
 
 def _insert_all(model: Any, rows: list[dict[str, Any]]) -> None:
@@ -371,6 +460,38 @@ def _rebuild_sales_and_follows(creator_id: uuid.UUID, days: Days) -> None:
         days[followed_at.date(), 0]["followers"] += 1
 
 
+def _rebuild_customers(creator_id: uuid.UUID) -> None:
+    customers: dict[uuid.UUID, dict[str, Any]] = defaultdict(lambda: dict(NOBODY))
+    net = Payment.amount_minor - Payment.refunded_minor - Payment.disputed_minor
+    kept = select(Payment.user_id, Payment.kind, func.count()).where(
+        Payment.creator_id == creator_id, net > 0
+    )
+    for user_id, kind, count in db.session.execute(kept.group_by(Payment.user_id, Payment.kind)):
+        customers[user_id]["kept_payments"] += count
+        if kind == "purchase":
+            customers[user_id]["kept_purchases"] += count
+    for user_id in db.session.scalars(select(Follow.user_id).where(Follow.creator_id == creator_id)):
+        customers[user_id]["following"] = True
+    members = select(Subscription.user_id).where(
+        Subscription.creator_id == creator_id,
+        Subscription.kind == "membership",
+        Subscription.status.not_in(NEVER_STARTED),
+    )
+    for user_id in db.session.scalars(members.distinct()):
+        customers[user_id]["member"] = True
+    _insert_all(
+        AnalyticsCustomer,
+        [{"creator_id": creator_id, "user_id": user_id, **flags} for user_id, flags in customers.items()],
+    )
+    totals: Counter[str] = Counter()
+    for flags in customers.values():
+        totals.update(counted(flags))
+    names = ("followers_who_paid", "one_off_buyers", "one_off_buyers_who_were_members")
+    db.session.execute(
+        insert(AnalyticsConversion).values(creator_id=creator_id, **{name: totals[name] for name in names})
+    )
+
+
 def rebuild_creator(creator_id: uuid.UUID) -> None:
     """Book the creator's roll-up anew from billing's and followers' tables (no commit).
 
@@ -383,6 +504,7 @@ def rebuild_creator(creator_id: uuid.UUID) -> None:
     days: Days = defaultdict(Counter)
     _rebuild_memberships(creator_id, days)
     _rebuild_sales_and_follows(creator_id, days)
+    _rebuild_customers(creator_id)
     rows = [
         {"creator_id": creator_id, "day": day, "months": months, **{n: counts[n] for n in DAY_MEASURES}}
         for (day, months), counts in days.items()

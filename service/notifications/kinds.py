@@ -80,4 +80,3 @@ KINDS: dict[str, Kind] = {
 # Sent to an address to prove it is the reader's; not a notification, never turned off.
 VERIFY_EMAIL = "verify_email"
 VERIFY_SUBJECT = "Confirm your e-mail address"
-
