@@ -104,10 +104,12 @@ def sign(payload: Any, *, salt: str) -> str:
     return _link_serializer(salt).dumps(payload)
 
 
-def unsign(token: str, *, salt: str, max_age: timedelta) -> Any:
-    """The payload of a token `sign` made with this salt. Raises ExpiredToken, InvalidToken."""
+def unsign(token: str, *, salt: str, max_age: timedelta | None) -> Any:
+    """The payload of a token `sign` made with this salt (of any age with max_age None).
+    Raises ExpiredToken, InvalidToken."""
     try:
-        return _link_serializer(salt).loads(token, max_age=int(max_age.total_seconds()))
+        age = None if max_age is None else int(max_age.total_seconds())
+        return _link_serializer(salt).loads(token, max_age=age)
     except SignatureExpired as exc:
         raise ExpiredToken(str(exc)) from exc
     except BadData as exc:

@@ -88,13 +88,33 @@ def broadcast_delivered(
     )
 
 
-def _unread(user_id: uuid.UUID, conversation_id: uuid.UUID) -> int:
-    count = db.session.scalar(
-        select(ConversationMember.unread_count).where(
-            ConversationMember.user_id == user_id, ConversationMember.conversation_id == conversation_id
+def _latest_from_others(pairs: list[tuple[uuid.UUID, uuid.UUID]]) -> dict[tuple[uuid.UUID, uuid.UUID], Any]:
+    """For each (reader, conversation): its unread count, and the newest message someone
+    else wrote there with its writer's name — one statement for the whole batch."""
+    newest = (
+        select(Message.id)
+        .where(
+            Message.conversation_id == ConversationMember.conversation_id,
+            Message.sender_id != ConversationMember.user_id,
         )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(1)
+        .correlate(ConversationMember)
+        .scalar_subquery()
     )
-    return count or 0
+    rows = db.session.execute(
+        select(
+            ConversationMember.user_id,
+            ConversationMember.conversation_id,
+            ConversationMember.unread_count,
+            Message.body,
+            User.display_name,
+        )
+        .join(Message, Message.id == newest)
+        .join(User, User.id == Message.sender_id)
+        .where(tuple_(ConversationMember.user_id, ConversationMember.conversation_id).in_(pairs))
+    ).all()
+    return {(r.user_id, r.conversation_id): r for r in rows}
 
 
 def send_digests(pairs: list[list[str]]) -> None:
@@ -110,25 +130,23 @@ def send_digests(pairs: list[list[str]]) -> None:
             PendingDigest.first_message_id,
         )
     ).all()
+    if not closed:
+        return
+    latest = _latest_from_others([(c.user_id, c.conversation_id) for c in closed])
+    wanted = {
+        kind: choices([c.user_id for c in closed if c.kind == kind], kind)
+        for kind in {c.kind for c in closed}
+    }
     emails = []
     for user_id, conversation_id, kind, first_message_id in closed:
-        unread = _unread(user_id, conversation_id)
-        if not unread or not choices([user_id], kind)[user_id].email:
-            continue
-        latest = db.session.execute(
-            select(Message.body, User.display_name)
-            .join(User, User.id == Message.sender_id)
-            .where(Message.conversation_id == conversation_id, Message.sender_id != user_id)
-            .order_by(Message.created_at.desc(), Message.id.desc())
-            .limit(1)
-        ).first()
-        if latest is None:
+        found = latest.get((user_id, conversation_id))
+        if found is None or not found.unread_count or not wanted[kind][user_id].email:
             continue
         data = {
             "conversation_id": str(conversation_id),
-            "sender_name": latest.display_name,
-            "unread": unread,
-            "excerpt": excerpt(latest.body),
+            "sender_name": found.display_name,
+            "unread": found.unread_count,
+            "excerpt": excerpt(found.body),
         }
         emails.append(
             {

@@ -7,8 +7,8 @@ import uuid
 from urllib.parse import urlencode
 
 from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
 
+from ..common.security import InvalidToken, sign, unsign
 from .kinds import KINDS
 
 SALT = "notifications.unsubscribe"
@@ -17,13 +17,9 @@ SALT = "notifications.unsubscribe"
 EVERYTHING = "all"
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=SALT)
-
-
 def unsubscribe_token(user_id: uuid.UUID, kind: str) -> str:
     target = kind if kind in KINDS and not KINDS[kind].transactional else EVERYTHING
-    return _serializer().dumps({"u": str(user_id), "k": target})
+    return sign({"u": str(user_id), "k": target}, salt=SALT)
 
 
 def unsubscribe_url(user_id: uuid.UUID, kind: str) -> str:
@@ -34,10 +30,11 @@ def unsubscribe_url(user_id: uuid.UUID, kind: str) -> str:
 def read_unsubscribe_token(token: str) -> tuple[uuid.UUID, list[str]] | None:
     """The user and kinds a token stops, or None for a token we did not sign."""
     try:
-        payload = _serializer().loads(token)
+        # No age limit: an unsubscribe link must work for as long as the e-mail is kept.
+        payload = unsign(token, salt=SALT, max_age=None)
         user_id = uuid.UUID(payload["u"])
         target = payload["k"]
-    except (BadSignature, KeyError, TypeError, ValueError):
+    except (InvalidToken, KeyError, TypeError, ValueError):
         return None
     if target == EVERYTHING:
         return user_id, list(KINDS)
