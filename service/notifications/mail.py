@@ -254,7 +254,7 @@ def _decide(emails: list[Email]) -> dict[uuid.UUID, Recipient | str]:
     for email in emails:
         by_kind[email.kind].append(email)
     refused: dict[uuid.UUID, str] = {}
-    for kind, group in reversed(list(by_kind.items())):
+    for kind, group in by_kind.items():
         if kind == VERIFY_EMAIL:
             continue
         check = SEND_CHECKS.get(kind)
