@@ -26,7 +26,7 @@ from .billing_helpers import (
     start_checkout,
     subscription,
 )
-from .conftest import Account, assert_problem
+from .conftest import Account, assert_problem, recorded_statements
 
 
 @pytest.fixture
@@ -261,20 +261,9 @@ def test_checkout_creation_is_rate_limited_per_user(client, alice, shop):
 
 
 def test_member_and_sales_lists_take_a_constant_number_of_queries(app, client, creator, shop, signup):
-    from sqlalchemy import event
-
-    from service.extensions import db
-
     def statements(url):
-        seen = []
-        with app.app_context():
-            engine = db.engine
-        record = lambda *args: seen.append(1)  # noqa: E731
-        event.listen(engine, "before_cursor_execute", record)
-        try:
+        with recorded_statements(app) as seen:
             assert client.get(url, headers=creator.headers).status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
         return len(seen)
 
     def both():

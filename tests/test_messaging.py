@@ -5,16 +5,15 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event, func, or_, select, tuple_
+from sqlalchemy import func, or_, select, tuple_
 
 from service.billing.signals import purchase_completed
 from service.extensions import db, limiter
 from service.messaging.models import Conversation, ConversationMember, Message
 
 from .concurrency import run_parallel
-from .conftest import assert_problem
+from .conftest import assert_problem, recorded_statements
 from .fake_memberships import fake_memberships
-from .test_posts import counting
 
 
 @pytest.fixture
@@ -294,14 +293,8 @@ def test_conversation_list_orders_by_activity_with_other_party_and_last_message(
 
 
 def _statements_for_list(app, client, account) -> int:
-    statements = []
-    with app.app_context():
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
-            rv = client.get("/v1/conversations?limit=100", headers=account.headers)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
+    with recorded_statements(app) as statements:
+        rv = client.get("/v1/conversations?limit=100", headers=account.headers)
     assert rv.status_code == 200
     return len(statements)
 
@@ -324,11 +317,11 @@ def test_conversation_list_takes_the_same_number_of_queries_for_1_and_50(app, cl
 
 def test_a_page_of_messages_takes_the_same_number_of_queries_for_1_and_50(app, client, alice, chat):
     send(client, alice, chat["id"], "first")
-    with counting(app) as one:
+    with recorded_statements(app) as one:
         assert len(messages(client, alice, chat["id"]).get_json()["data"]) == 1
     for i in range(49):
         send(client, alice, chat["id"], f"m{i}")
-    with counting(app) as fifty:
+    with recorded_statements(app) as fifty:
         assert len(messages(client, alice, chat["id"], "?limit=50").get_json()["data"]) == 50
     print(f"\nmessages page: {len(one)} SQL statements for 1 message, {len(fifty)} for 50")
     assert len(one) == len(fifty)
