@@ -12,7 +12,7 @@ from service.extensions import db, limiter
 from service.messaging.models import Conversation, ConversationMember, Message
 
 from .concurrency import run_parallel
-from .conftest import assert_problem, recorded_statements
+from .conftest import assert_problem, recorded_statements, request_statements
 from .fake_memberships import fake_memberships
 
 
@@ -325,6 +325,35 @@ def test_a_page_of_messages_takes_the_same_number_of_queries_for_1_and_50(app, c
         assert len(messages(client, alice, chat["id"], "?limit=50").get_json()["data"]) == 50
     print(f"\nmessages page: {len(one)} SQL statements for 1 message, {len(fifty)} for 50")
     assert len(one) == len(fifty)
+
+
+def test_sending_takes_the_same_statements_for_2_or_30_messages_and_1_or_6_conversations(
+    app, client, creator, alice, signup, chat
+):
+    def statements():
+        with request_statements(app) as asked:
+            assert send(client, alice, chat["id"], "question").status_code == 201
+        with request_statements(app) as answered:
+            assert send(client, creator, chat["id"], "answer").status_code == 201
+        return len(asked), len(answered)
+
+    # A recipient's first unread message opens a digest (a job and a notification more); later
+    # ones join it. Each side writes once first, so both sizes compare messages that join one.
+    send(client, alice, chat["id"], "first")
+    send(client, creator, chat["id"], "welcome")
+    two = statements()
+    for i in range(26):
+        send(client, alice, chat["id"], f"m{i}")
+    for _ in range(5):
+        fan = signup()
+        follow(client, fan)
+        send(client, fan, start(client, fan, creator_handle="cora").get_json()["id"])
+    thirty = statements()
+    print(
+        f"\nsend, reply: {two} SQL statements with 2 messages and 1 conversation, "
+        f"{thirty} with 30 messages and 6 conversations"
+    )
+    assert two == thirty
 
 
 def test_unread_counts_drop_as_messages_are_read(client, creator, alice, bob, chat):
