@@ -21,6 +21,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import flask_migrate
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session
 from service import create_app, jobs
 from service.common import clock
 from service.extensions import db, limiter
+from service.jobs.outbox import QUEUE
 
 from .concurrency import postgres_only  # noqa: F401 (fixture for every module)
 from .fake_stripe import fake_stripe, product, seller, stripe_mode, tiers  # noqa: F401 (fixtures)
@@ -375,3 +377,20 @@ def recorded_statements(app: Flask) -> Iterator[list[str]]:
         yield seen
     finally:
         sqla_event.remove(engine, "before_cursor_execute", record)
+
+
+@contextlib.contextmanager
+def request_statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements of the block's requests without those of the jobs they write. The
+    jobs wait for the block to end and run then, as they would have: they run off the
+    request, and may rightly do more for more data (a broadcast's fan-out)."""
+    held: list[uuid.UUID] = []
+    queue = app.extensions[QUEUE]
+    app.extensions[QUEUE] = SimpleNamespace(hand_over=held.extend)
+    try:
+        with recorded_statements(app) as seen:
+            yield seen
+    finally:
+        app.extensions[QUEUE] = queue
+        queue.hand_over(held)
+        jobs.wait_idle(app)

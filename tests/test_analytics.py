@@ -41,8 +41,7 @@ from service.common import clock
 from service.extensions import db
 
 from .billing_helpers import buy, onboard, simulate
-from .conftest import assert_problem, built_once, log_in
-from .test_posts import counting
+from .conftest import assert_problem, built_once, log_in, recorded_statements
 
 NOW = "2025-04-02T12:00:00+00:00"
 MONTHLY = {"type": "recurring", "interval": "month"}
@@ -325,11 +324,11 @@ def test_the_summary_and_series_take_the_same_number_of_queries_for_1_and_12_mem
 
     def statements():
         counts = []
-        with counting(app) as summary:
+        with recorded_statements(app) as summary:
             assert get_summary(client, creator)["active_members"] in (1, 12)
         counts.append(len(summary))
         for metric in ("mrr", "members", "followers", "revenue"):
-            with counting(app) as series:
+            with recorded_statements(app) as series:
                 get_series(client, creator, metric=metric, interval="day")
             counts.append(len(series))
         return counts

@@ -26,7 +26,7 @@ from .billing_helpers import (
     start_checkout,
     subscription,
 )
-from .conftest import Account, assert_problem
+from .conftest import Account, assert_problem, recorded_statements, request_statements
 
 
 @pytest.fixture
@@ -261,20 +261,9 @@ def test_checkout_creation_is_rate_limited_per_user(client, alice, shop):
 
 
 def test_member_and_sales_lists_take_a_constant_number_of_queries(app, client, creator, shop, signup):
-    from sqlalchemy import event
-
-    from service.extensions import db
-
     def statements(url):
-        seen = []
-        with app.app_context():
-            engine = db.engine
-        record = lambda *args: seen.append(1)  # noqa: E731
-        event.listen(engine, "before_cursor_execute", record)
-        try:
+        with recorded_statements(app) as seen:
             assert client.get(url, headers=creator.headers).status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
         return len(seen)
 
     def both():
@@ -285,6 +274,40 @@ def test_member_and_sales_lists_take_a_constant_number_of_queries(app, client, c
     for _ in range(3):
         buy(client, signup(), shop["basic"]["price"]["id"])
     assert both() == one
+
+
+@pytest.mark.parametrize("kind", ["membership", "product"])
+def test_starting_a_checkout_takes_the_same_statements_for_1_or_5_offerings_and_0_or_4_purchases(
+    app, client, creator, make_offering, signup, kind
+):
+    onboard(client, creator)
+    sold = make_offering(creator, kind=kind)
+
+    def statements(buyer):
+        with request_statements(app) as seen:
+            assert start_checkout(client, buyer, sold["price"]["id"]).status_code == 201
+        return len(seen)
+
+    # A buyer's first checkout makes their customer at the provider, and a price's first makes
+    # its provider price. A checkout given up before measuring leaves both sizes past those.
+    newcomer = signup()
+    given_up = start_checkout(client, newcomer, sold["price"]["id"]).get_json()
+    assert client.post(local_path(given_up["url"]) + "/cancel").status_code == 303
+    none = statements(newcomer)
+    price = {"type": "recurring", "interval": "year"} if kind == "membership" else {"type": "one_time"}
+    rv = client.post(
+        f"/v1/offerings/{sold['id']}/prices", json={"amount": 4500, **price}, headers=creator.headers
+    )
+    assert rv.status_code == 201, rv.get_json()
+    regular = signup()
+    for i in range(4):
+        buy(client, regular, make_offering(creator, kind="product", title=f"Pack {i}")["price"]["id"])
+    four = statements(regular)
+    print(
+        f"\ncheckout of a {kind}: {none} SQL statements for 1 offering and a buyer with no purchase, "
+        f"{four} for 5 offerings and a buyer with 4"
+    )
+    assert none == four
 
 
 def test_local_gateway_answers_a_repeated_idempotency_key_with_the_same_object(app, client, alice, shop):

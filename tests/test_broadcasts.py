@@ -15,10 +15,9 @@ from service.jobs.models import Job
 from service.messaging import broadcasts
 from service.messaging.models import Broadcast, Conversation, ConversationMember, Message
 
-from .conftest import assert_problem
+from .conftest import assert_problem, recorded_statements
 from .fake_memberships import fake_memberships
 from .test_outbox import Held
-from .test_posts import counting
 
 
 @pytest.fixture
@@ -225,7 +224,7 @@ def test_the_broadcast_request_does_the_same_work_for_any_audience(app, client, 
     for followers in (1, 40):
         while int(client.get("/v1/creators/cora").get_json()["follower_count"]) < followers:
             follow(client, signup())
-        with counting(app) as statements:
+        with recorded_statements(app) as statements:
             assert broadcast(client, creator, body="Hi", audience="followers").status_code == 202
         counts.append(len(statements))
     assert counts[0] == counts[1], counts

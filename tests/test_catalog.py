@@ -3,12 +3,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event
 
 from service.common import clock
-from service.extensions import db
 
-from .conftest import assert_problem
+from .conftest import assert_problem, recorded_statements
 
 INVALID = "validation_failed"
 MONTHLY = {"type": "recurring", "interval": "month"}
@@ -391,18 +389,8 @@ def test_creator_page_after_account_deletion_returns_404(client, creator, make_o
 
 
 def count_page_queries(app, client, headers):
-    with app.app_context():
-        engine = db.engine
-    statements = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_statements(app) as statements:
         rv = client.get("/v1/creators/cora", headers=headers)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     assert rv.status_code == 200, rv.get_json()
     return len(statements), len(rv.get_json()["offerings"])
 

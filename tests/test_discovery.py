@@ -4,8 +4,7 @@ import pytest
 
 from service.extensions import db
 
-from .conftest import assert_problem
-from .test_posts import counting
+from .conftest import assert_problem, recorded_statements
 
 
 @pytest.fixture
@@ -108,20 +107,11 @@ def test_public_profiles_carry_no_private_data(client, catalog_of_creators):
 
 
 def test_discovery_and_following_pages_take_a_constant_number_of_queries(app, client, signup, make_creator):
-    from sqlalchemy import event
-
     fan = signup()
 
     def statements(url, headers=None):
-        seen = []
-        with app.app_context():
-            engine = db.engine
-        record = lambda *args: seen.append(1)  # noqa: E731
-        event.listen(engine, "before_cursor_execute", record)
-        try:
+        with recorded_statements(app) as seen:
             assert client.get(url, headers=headers).status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
         return len(seen)
 
     counts = []
@@ -141,11 +131,11 @@ def test_a_search_takes_the_same_number_of_queries_for_1_and_20_matches(
         assert rv.status_code == 200, rv.get_json()
         return rv.get_json()["data"]
 
-    with counting(app) as one:
+    with recorded_statements(app) as one:
         assert len(search()) == 1
     for i in range(19):
         make_creator(signup(), handle=f"kiln{i}", bio="Stoneware from the kiln", tags=["pottery", "clay"])
-    with counting(app) as twenty:
+    with recorded_statements(app) as twenty:
         assert len(search()) == 20
     print(f"\ndiscovery ?q=: {len(one)} SQL statements for 1 match, {len(twenty)} for 20")
     assert len(one) == len(twenty)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 
-from .conftest import assert_problem
+from .conftest import assert_problem, request_statements
 
 
 def follow(client, account, handle="cora"):
@@ -101,6 +101,30 @@ def test_concurrent_follows_lose_no_update(app, creator, signup):
     )
     assert len(followers["data"]) == 8
     assert count(app.test_client()) == 8
+
+
+def test_follow_and_unfollow_take_the_same_statements_for_1_or_30_followers(
+    app, client, creator, signup, make_creator
+):
+    def statements(fan):
+        with request_statements(app) as followed:
+            assert follow(client, fan).status_code == 204
+        with request_statements(app) as unfollowed:
+            assert unfollow(client, fan).status_code == 204
+        return len(followed), len(unfollowed)
+
+    one = statements(signup())
+    for _ in range(29):
+        assert follow(client, signup()).status_code == 204
+    fan = signup()
+    for _ in range(5):
+        assert follow(client, fan, make_creator(signup())["handle"]).status_code == 204
+    thirty = statements(fan)
+    print(
+        f"\nfollow, unfollow: {one} SQL statements for 1 follower following 1 creator, "
+        f"{thirty} for 30 followers, the last following 6"
+    )
+    assert one == thirty
 
 
 def test_no_content_answers_carry_no_body_type(client, creator, alice):

@@ -5,16 +5,15 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import event, func, or_, select, tuple_
+from sqlalchemy import func, or_, select, tuple_
 
 from service.billing.signals import purchase_completed
 from service.extensions import db, limiter
 from service.messaging.models import Conversation, ConversationMember, Message
 
 from .concurrency import run_parallel
-from .conftest import assert_problem
+from .conftest import assert_problem, recorded_statements, request_statements
 from .fake_memberships import fake_memberships
-from .test_posts import counting
 
 
 @pytest.fixture
@@ -294,14 +293,8 @@ def test_conversation_list_orders_by_activity_with_other_party_and_last_message(
 
 
 def _statements_for_list(app, client, account) -> int:
-    statements = []
-    with app.app_context():
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
-            rv = client.get("/v1/conversations?limit=100", headers=account.headers)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
+    with recorded_statements(app) as statements:
+        rv = client.get("/v1/conversations?limit=100", headers=account.headers)
     assert rv.status_code == 200
     return len(statements)
 
@@ -324,14 +317,43 @@ def test_conversation_list_takes_the_same_number_of_queries_for_1_and_50(app, cl
 
 def test_a_page_of_messages_takes_the_same_number_of_queries_for_1_and_50(app, client, alice, chat):
     send(client, alice, chat["id"], "first")
-    with counting(app) as one:
+    with recorded_statements(app) as one:
         assert len(messages(client, alice, chat["id"]).get_json()["data"]) == 1
     for i in range(49):
         send(client, alice, chat["id"], f"m{i}")
-    with counting(app) as fifty:
+    with recorded_statements(app) as fifty:
         assert len(messages(client, alice, chat["id"], "?limit=50").get_json()["data"]) == 50
     print(f"\nmessages page: {len(one)} SQL statements for 1 message, {len(fifty)} for 50")
     assert len(one) == len(fifty)
+
+
+def test_sending_takes_the_same_statements_for_2_or_30_messages_and_1_or_6_conversations(
+    app, client, creator, alice, signup, chat
+):
+    def statements():
+        with request_statements(app) as asked:
+            assert send(client, alice, chat["id"], "question").status_code == 201
+        with request_statements(app) as answered:
+            assert send(client, creator, chat["id"], "answer").status_code == 201
+        return len(asked), len(answered)
+
+    # A recipient's first unread message opens a digest (a job and a notification more); later
+    # ones join it. Each side writes once first, so both sizes compare messages that join one.
+    send(client, alice, chat["id"], "first")
+    send(client, creator, chat["id"], "welcome")
+    two = statements()
+    for i in range(26):
+        send(client, alice, chat["id"], f"m{i}")
+    for _ in range(5):
+        fan = signup()
+        follow(client, fan)
+        send(client, fan, start(client, fan, creator_handle="cora").get_json()["id"])
+    thirty = statements()
+    print(
+        f"\nsend, reply: {two} SQL statements with 2 messages and 1 conversation, "
+        f"{thirty} with 30 messages and 6 conversations"
+    )
+    assert two == thirty
 
 
 def test_unread_counts_drop_as_messages_are_read(client, creator, alice, bob, chat):

@@ -5,18 +5,14 @@ Memberships are real ones, bought through the local gateway over HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 
 from service.common import clock
-from service.extensions import db
 
 from .billing_helpers import buy, onboard, simulate
-from .conftest import Account, assert_problem
+from .conftest import Account, assert_problem, recorded_statements
 
 VISIBILITIES = ("public", "followers", "members", "tiers")
 
@@ -216,25 +212,8 @@ def test_feed_pages_neither_skip_nor_repeat_when_posts_arrive(client, signup, ma
     assert walk(lambda **q: feed(client, alice.headers, **q), between=more) == ["p4", "p3", "p2", "p1", "p0"]
 
 
-@contextmanager
-def counting(app) -> Iterator[list[str]]:
-    """Collect the SQL statements the app runs inside the block."""
-    with app.app_context():
-        engine = db.engine
-    statements: list[str] = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def queries(app, fetch) -> int:
-    with counting(app) as statements:
+    with recorded_statements(app) as statements:
         assert fetch()["data"]
     return len(statements)
 

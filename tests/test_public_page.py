@@ -11,12 +11,12 @@ import pytest
 from service.common.cache import RedisCache
 
 from .billing_helpers import buy, onboard
+from .conftest import recorded_statements
 from .test_jobs import redis_server, redis_url  # noqa: F401 (fixtures)
-from .test_posts import counting
 
 
 def count_statements(app, call: Callable[[], Any]) -> tuple[int, Any]:
-    with counting(app) as statements:
+    with recorded_statements(app) as statements:
         result = call()
     return len(statements), result
 

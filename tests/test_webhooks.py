@@ -26,7 +26,7 @@ from service.extensions import db
 
 from .billing_helpers import access, offerings_bought, one, rows, start_checkout
 from .billing_helpers import inbox_row as _inbox_row
-from .conftest import assert_problem
+from .conftest import assert_problem, request_statements
 from .fake_stripe import (
     DAY,
     WEBHOOK_SECRET,
@@ -36,6 +36,7 @@ from .fake_stripe import (
     pay,
     provider_price,
     signed_event,
+    stripe_fixture,
     stripe_session_id,
 )
 
@@ -119,6 +120,27 @@ def test_webhook_with_unknown_type_is_stored_as_ignored(client, app, stripe_mode
     assert rv.status_code == 200
     assert rv.get_json() == {"received": True, "duplicate": False}
     assert inbox(app, event["id"]) == {"status": "ignored", "attempts": 1}
+
+
+def test_receiving_an_event_takes_the_same_statements_with_1_or_30_in_the_inbox(client, app, stripe_mode):
+    def customer_updated():
+        return make_event("customer.updated", {**stripe_fixture("customer"), "id": f"cus_{uuid.uuid4().hex}"})
+
+    def statements():
+        event = customer_updated()
+        with request_statements(app) as seen:
+            rv = deliver(client, event)
+        assert rv.get_json() == {"received": True, "duplicate": False}
+        assert inbox(app, event["id"]) == {"status": "ignored", "attempts": 1}
+        return len(seen)
+
+    assert deliver(client, customer_updated()).status_code == 200
+    one = statements()
+    for _ in range(28):
+        assert deliver(client, customer_updated()).status_code == 200
+    thirty = statements()
+    print(f"\nwebhook intake: {one} SQL statements with 1 event in the inbox, {thirty} with 30")
+    assert one == thirty
 
 
 def test_subscription_event_without_our_metadata_is_unmatched(client, app, seller, stripe_mode):
