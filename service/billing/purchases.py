@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from ..accounts.models import User
 from ..common.db import insert_or_ignore
@@ -109,12 +109,20 @@ def record_refund(payment: Payment, refund: RefundInfo) -> None:
 
 def list_for_user(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
     # Each purchase shows its creator: load them with the page, not one query per row.
-    stmt = select(Purchase).where(Purchase.user_id == user.id).options(selectinload(Purchase.creator))
+    stmt = (
+        select(Purchase)
+        .where(Purchase.user_id == user.id)
+        .options(joinedload(Purchase.creator, innerjoin=True))
+    )
     return paginate(stmt, order=(Purchase.created_at, Purchase.id), limit=limit, cursor=cursor)
 
 
 def list_sales(*, creator: Creator, limit: int, cursor: str | None) -> dict[str, Any]:
     """Money received by the creator: purchases and paid invoices, newest first."""
-    # Each sale shows its buyer: load them with the page, not one query per row.
-    stmt = select(Payment).where(Payment.creator_id == creator.id).options(selectinload(Payment.user))
+    # Each sale shows its buyer: joined into the page's query, not one query per row.
+    stmt = (
+        select(Payment)
+        .where(Payment.creator_id == creator.id)
+        .options(joinedload(Payment.user, innerjoin=True))
+    )
     return paginate(stmt, order=(Payment.paid_at, Payment.id), limit=limit, cursor=cursor)
