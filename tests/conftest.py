@@ -33,7 +33,7 @@ from sqlalchemy import make_url, select, text
 from sqlalchemy.orm import Session
 
 from service import create_app, jobs
-from service.common import clock
+from service.common import cache, clock
 from service.extensions import db, limiter
 from service.jobs.outbox import QUEUE
 
@@ -217,6 +217,9 @@ def _clean_state(app: Flask):
     limiter.reset()
     with app.app_context():
         empty_tables()
+    # The rows went without the ORM seeing them, so no version was bumped: start the
+    # shared cache afresh too.
+    app.extensions[cache.EXTENSION] = cache.MemoryCache()
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ import pytest
 from service.extensions import db
 
 from .conftest import assert_problem, recorded_statements
+from .test_jobs import redis_server, redis_url  # noqa: F401 (fixtures)
+from .test_public_page import cache_backend  # noqa: F401 (fixture)
 
 
 @pytest.fixture
@@ -139,3 +141,34 @@ def test_a_search_takes_the_same_number_of_queries_for_1_and_20_matches(
         assert len(search()) == 20
     print(f"\ndiscovery ?q=: {len(one)} SQL statements for 1 match, {len(twenty)} for 20")
     assert len(one) == len(twenty)
+
+
+@pytest.mark.usefixtures("cache_backend")
+def test_the_same_search_is_answered_from_the_cache(app, client, catalog_of_creators):
+    url = "/v1/creators?q=running&limit=5"
+    first = client.get(url)
+    assert first.headers["Cache-Control"] == "public, max-age=30"
+    with recorded_statements(app) as seen:
+        again = client.get(url)
+    assert seen == [] and again.get_data() == first.get_data()
+    assert handles(client.get("/v1/creators?q=running&limit=1")) != []  # other arguments, own entry
+
+
+@pytest.mark.usefixtures("cache_backend")
+def test_a_profile_change_shows_in_searches_at_once(client, signup, make_creator, catalog_of_creators):
+    assert handles(client.get("/v1/creators?q=pottery")) == []
+    assert handles(client.get("/v1/creators?tag=fitness&limit=5")) != []
+    potter = catalog_of_creators["potter"]
+    rv = client.patch(
+        "/v1/creators/potter", json={"bio": "Pottery classes", "tags": ["fitness"]}, headers=potter.headers
+    )
+    assert rv.status_code == 200, rv.get_json()
+    assert handles(client.get("/v1/creators?q=pottery")) == ["potter"]
+    assert "potter" in handles(client.get("/v1/creators?tag=fitness&limit=5"))
+    make_creator(signup(), handle="clay_ida", bio="Pottery for kids")
+    assert set(handles(client.get("/v1/creators?q=pottery"))) == {"potter", "clay_ida"}
+
+
+def test_a_token_holders_search_is_not_stored_by_shared_caches(client, alice, catalog_of_creators):
+    rv = client.get("/v1/creators?q=running", headers=alice.headers)
+    assert rv.status_code == 200 and rv.headers["Cache-Control"] == "no-store"

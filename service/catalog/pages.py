@@ -16,13 +16,13 @@ import hashlib
 import uuid
 from typing import Any
 
-from flask import current_app, has_app_context, request
+from flask import current_app, request
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from ..accounts.models import User
-from ..common.cache import current_cache
+from ..common.cache import bump_on_commit, current_cache
 from ..common.entitlements import current_entitlements
 from ..creators import signals as creator_signals
 from ..creators.handles import handle_problem, normalise_handle
@@ -33,7 +33,6 @@ from .models import Offering, Price
 from .schemas import CreatorPageSchema
 
 PAGE_TTL = 30
-_PENDING = "creator_pages_changed"
 
 
 def _page_key(handle: str) -> str:
@@ -110,27 +109,11 @@ def _handles_touched(session: Session) -> set[str]:
 
 @event.listens_for(Session, "after_flush")
 def _note_changes(session: Session, _context: Any) -> None:
-    touched = _handles_touched(session)
-    if touched:
-        session.info.setdefault(_PENDING, set()).update(touched)
+    bump_on_commit(session, *(_version_key(handle) for handle in _handles_touched(session)))
 
 
 @creator_signals.counts_changed.connect
 def _note_new_count(creator_id: Any, **_: object) -> None:
     creator = db.session.get(Creator, creator_id)
     if creator is not None:
-        db.session.info.setdefault(_PENDING, set()).add(creator.handle)
-
-
-@event.listens_for(Session, "after_commit")
-def _bump_versions(session: Session) -> None:
-    handles = session.info.pop(_PENDING, None)
-    if handles and has_app_context():
-        cache = current_cache()
-        for handle in handles:
-            cache.incr(_version_key(handle))
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_changes(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+        bump_on_commit(db.session(), _version_key(creator.handle))

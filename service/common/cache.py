@@ -15,9 +15,12 @@ import time
 from typing import Protocol
 
 import redis
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 EXTENSION = "cache"
+_PENDING = "cache_versions_to_bump"
 log = logging.getLogger(__name__)
 
 
@@ -87,3 +90,25 @@ def init_cache(app: Flask) -> None:
 def current_cache() -> Cache:
     cache: Cache = current_app.extensions[EXTENSION]
     return cache
+
+
+def bump_on_commit(session: Session, *version_keys: str) -> None:
+    """Advance these version counters once the session's transaction commits (not before:
+    a reader in between would store what it read under the new version), and not at all
+    if it rolls back."""
+    if version_keys:
+        session.info.setdefault(_PENDING, set()).update(version_keys)
+
+
+@event.listens_for(Session, "after_commit")
+def _bump_versions(session: Session) -> None:
+    keys = session.info.pop(_PENDING, None)
+    if keys and has_app_context():
+        cache = current_cache()
+        for key in keys:
+            cache.incr(key)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_versions(session: Session) -> None:
+    session.info.pop(_PENDING, None)

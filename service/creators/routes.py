@@ -7,7 +7,7 @@ from ..accounts.auth import auth_required, current_user
 from ..common.http import Blueprint
 from ..common.pagination import page_schema
 from ..extensions import db
-from . import discovery, service
+from . import search_cache, service
 from .schemas import (
     CreatorCreateSchema,
     CreatorOwnerSchema,
@@ -41,9 +41,11 @@ def create_creator(data):
 def discover_creators(args):
     """Find creators by words (`q`) and/or a tag
 
-    Ranked by text relevance, then by number of followers.
+    Ranked by text relevance, then by number of followers. The same for everyone, so
+    answers are shared for up to 30 seconds (`Cache-Control: public, max-age=30`): a
+    profile change shows at once, a new follower count within that time.
     """
-    return discovery.search_creators(
+    return search_cache.search_page(
         q=args.get("q"), tag=args.get("tag"), limit=args["limit"], cursor=args["cursor"]
     )
 
