@@ -23,6 +23,7 @@ from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.exceptions import RequestHeaderFieldsTooLarge, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .common import reads
 from .common.cache import init_cache
 from .config import load_config
 from .extensions import api, db, limiter, migrate
@@ -48,6 +49,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     from . import models  # noqa: F401  (every table known before migrations or queries)
 
     db.init_app(app)
+    reads.init_app(app, db)
     init_cache(app)
     app.extensions["billing.gateway"] = _make_gateway(app)
     _register_answers(app)

@@ -10,6 +10,7 @@ from markupsafe import Markup
 from ..common.errors import DomainError
 from ..common.http import Blueprint
 from ..common.pagination import CursorArgs, page_schema
+from ..common.reads import reads_only
 from ..extensions import db, limiter
 from . import service
 from .auth import auth_required, current_session_id, current_user, per_user_key
@@ -197,6 +198,7 @@ def resend_verification():
 @blp.route("/me", methods=["GET"])
 @auth_required()
 @blp.response(200, UserSchema)
+@reads_only
 def get_me():
     """Your account"""
     return current_user()

@@ -26,6 +26,7 @@ from ..common.errors import (
     Unprocessable,
 )
 from ..common.pagination import paginate
+from ..common.reads import STANDALONE_WRITE
 from ..extensions import db
 from . import signals
 from .models import ApiKey, AuthSession, LoginFailures, RefreshToken, User
@@ -325,7 +326,8 @@ def note_api_key_use(api_key: ApiKey) -> bool:
         update(ApiKey)
         .where(ApiKey.id == api_key.id, stale)
         .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
+        # Bookkeeping of one statement: allowed in a read-only request too.
+        .execution_options(synchronize_session=False, **{STANDALONE_WRITE: True})
     )
     return True
 

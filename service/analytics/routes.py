@@ -6,6 +6,7 @@ from flask import Response, stream_with_context
 
 from ..accounts.auth import auth_required, current_user
 from ..common.http import Blueprint
+from ..common.reads import reads_only
 from ..creators import service as creators
 from . import export, queries
 from .schemas import PeriodArgs, SummarySchema, TimeseriesArgs, TimeseriesSchema
@@ -20,6 +21,7 @@ OWNER_ERRORS = {403: "FORBIDDEN", 404: "NOT_FOUND"}
 @blp.arguments(PeriodArgs, location="query")
 @blp.response(200, SummarySchema)
 @blp.doc(responses=OWNER_ERRORS)
+@reads_only
 def analytics_summary(args, handle: str):
     """Your business over a period (creator only)
 
@@ -51,6 +53,7 @@ def analytics_summary(args, handle: str):
 @blp.arguments(TimeseriesArgs, location="query")
 @blp.response(200, TimeseriesSchema)
 @blp.doc(responses=OWNER_ERRORS)
+@reads_only
 def analytics_timeseries(args, handle: str):
     """One metric over time, per day, ISO week or month (creator only)
 

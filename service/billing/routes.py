@@ -9,6 +9,7 @@ from flask import current_app, request
 from ..accounts.auth import auth_required, current_user, per_user_key
 from ..common.http import Blueprint
 from ..common.pagination import CursorArgs, page_schema
+from ..common.reads import reads_only
 from ..creators import service as creators
 from ..extensions import db, limiter
 from ..jobs import enqueue
@@ -70,6 +71,7 @@ def get_checkout_session(session_id: uuid.UUID):
 @auth_required()
 @blp.arguments(CursorArgs, location="query")
 @blp.response(200, page_schema(PurchaseSchema))
+@reads_only
 def list_my_purchases(args):
     """Your one-off purchases, newest first"""
     return purchases.list_for_user(user=current_user(), limit=args["limit"], cursor=args["cursor"])
@@ -79,6 +81,7 @@ def list_my_purchases(args):
 @auth_required()
 @blp.arguments(CursorArgs, location="query")
 @blp.response(200, page_schema(SubscriptionSchema))
+@reads_only
 def list_my_subscriptions(args):
     """Your subscriptions, newest first"""
     return subscriptions.list_for_user(user=current_user(), limit=args["limit"], cursor=args["cursor"])
@@ -160,6 +163,7 @@ def create_portal_session(data):
 @blp.arguments(MembersArgs, location="query")
 @blp.response(200, page_schema(SubscriptionSchema))
 @blp.doc(responses=OWNER_ERRORS)
+@reads_only
 def list_members(args, handle: str):
     """Your subscribers, newest first (creator only); filter by `status` and `offering_id`"""
     creator = creators.get_owned(user=current_user(), handle=handle)
@@ -177,6 +181,7 @@ def list_members(args, handle: str):
 @blp.arguments(CursorArgs, location="query")
 @blp.response(200, page_schema(SaleSchema))
 @blp.doc(responses=OWNER_ERRORS)
+@reads_only
 def list_sales(args, handle: str):
     """Money you received: one-off purchases and paid invoices, newest first"""
     creator = creators.get_owned(user=current_user(), handle=handle)

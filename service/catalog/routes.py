@@ -7,6 +7,7 @@ import uuid
 from ..accounts.auth import auth_optional, auth_required, current_user, optional_user
 from ..common.http import Blueprint
 from ..common.pagination import page_schema
+from ..common.reads import reads_only
 from ..creators import service as creators
 from ..extensions import db
 from . import pages, service
@@ -29,6 +30,7 @@ OWNER_ERRORS = {403: "FORBIDDEN", 404: "NOT_FOUND"}
 @auth_optional()
 @blp.response(200, CreatorPageSchema)
 @blp.doc(responses={404: "NOT_FOUND"})
+@reads_only
 def creator_page(handle: str):
     """A creator's page: profile, counts, and published offerings with their active prices
 

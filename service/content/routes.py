@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..accounts.auth import auth_optional, auth_required, current_user, optional_user
 from ..common.http import Blueprint
 from ..common.pagination import CursorArgs, page_schema
+from ..common.reads import reads_only
 from ..creators import service as creators
 from ..extensions import db
 from . import service
@@ -31,6 +32,7 @@ def create_post(data, handle: str):
 @blp.arguments(CursorArgs, location="query")
 @blp.response(200, page_schema(PostSchema))
 @blp.doc(responses={404: "NOT_FOUND"})
+@reads_only
 def list_posts(args, handle: str):
     """A creator's posts, newest first
 
@@ -49,6 +51,7 @@ def list_posts(args, handle: str):
 @auth_required()
 @blp.arguments(CursorArgs, location="query")
 @blp.response(200, page_schema(PostSchema))
+@reads_only
 def feed(args):
     """Posts of the creators you follow or are a member of, newest first
 

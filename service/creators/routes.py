@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..accounts.auth import auth_required, current_user
 from ..common.http import Blueprint
 from ..common.pagination import page_schema
+from ..common.reads import reads_only
 from ..extensions import db
 from . import search_cache, service
 from .schemas import (
@@ -38,6 +39,7 @@ def create_creator(data):
 @blp.route("/creators", methods=["GET"])
 @blp.arguments(DiscoveryArgs, location="query")
 @blp.response(200, page_schema(CreatorSchema))
+@reads_only
 def discover_creators(args):
     """Find creators by words (`q`) and/or a tag
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..accounts.auth import auth_required, current_user
 from ..common.http import Blueprint
 from ..common.pagination import CursorArgs, page_schema
+from ..common.reads import reads_only
 from ..creators import service as creators
 from ..creators.schemas import CreatorSchema
 from ..extensions import db
@@ -42,6 +43,7 @@ def unfollow(handle: str):
 @auth_required()
 @blp.arguments(CursorArgs, location="query")
 @blp.response(200, page_schema(CreatorSchema))
+@reads_only
 def list_following(args):
     """Creators you follow, most recent first"""
     return service.list_following(user=current_user(), limit=args["limit"], cursor=args["cursor"])
@@ -52,6 +54,7 @@ def list_following(args):
 @blp.arguments(CursorArgs, location="query")
 @blp.response(200, page_schema(FollowerSchema))
 @blp.doc(responses={403: "FORBIDDEN", 404: "NOT_FOUND"})
+@reads_only
 def list_followers(args, handle: str):
     """Your followers, newest first (creator only)"""
     creator = creators.get_owned(user=current_user(), handle=handle)
@@ -62,6 +65,7 @@ def list_followers(args, handle: str):
 @auth_required()
 @blp.response(200, AccessSchema)
 @blp.doc(responses={404: "NOT_FOUND"})
+@reads_only
 def access(handle: str):
     """What you have with this creator: following, membership, purchases"""
     return service.access(user=current_user(), creator=creators.get_by_handle(handle))

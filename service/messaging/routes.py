@@ -9,6 +9,7 @@ from flask import current_app, request
 from ..accounts.auth import auth_required, current_user, per_user_key
 from ..common.http import Blueprint
 from ..common.pagination import CursorArgs, page_schema
+from ..common.reads import reads_only
 from ..creators import service as creators
 from ..extensions import db, limiter
 from . import broadcasts, conversations, moderation
@@ -59,6 +60,7 @@ def start_conversation(data):
 @auth_required()
 @blp.arguments(CursorArgs, location="query")
 @blp.response(200, page_schema(ConversationSchema))
+@reads_only
 def list_conversations(args):
     """Your conversations, latest activity first, with unread counts"""
     return conversations.list_conversations(user=current_user(), limit=args["limit"], cursor=args["cursor"])
@@ -69,6 +71,7 @@ def list_conversations(args):
 @blp.arguments(CursorArgs, location="query")
 @blp.response(200, page_schema(MessageSchema))
 @blp.doc(responses={404: "NOT_FOUND"})
+@reads_only
 def list_messages(args, conversation_id: uuid.UUID):
     """Messages of a conversation you are in, newest first"""
     return conversations.list_messages(
@@ -108,6 +111,7 @@ def mark_read(data, conversation_id: uuid.UUID):
 @blp.route("/me/unread", methods=["GET"])
 @auth_required()
 @blp.response(200, UnreadSchema)
+@reads_only
 def unread():
     """How many messages you have not read, over all conversations"""
     return {"total": conversations.count_unread(user=current_user())}

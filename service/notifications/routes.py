@@ -9,6 +9,7 @@ from ..accounts.auth import auth_required, current_user
 from ..common.errors import DomainError
 from ..common.http import Blueprint
 from ..common.pagination import CursorArgs
+from ..common.reads import reads_only
 from ..extensions import db
 from . import (
     receivers,  # noqa: F401  (connects this package to the other domains' signals)
@@ -36,6 +37,7 @@ class InvalidUnsubscribeToken(DomainError):
 @auth_required()
 @blp.arguments(CursorArgs, location="query")
 @blp.response(200, NotificationPageSchema)
+@reads_only
 def list_notifications(args):
     """Your notifications, newest first, with how many are unread"""
     result = service.list_notifications(user_id=current_user().id, **args)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import contextlib
+import uuid
+
+import pytest
+from sqlalchemy import event, update
+
+from service.accounts.models import User
+from service.common.reads import STANDALONE_WRITE, WriteInReadOnlyRequest
+from service.extensions import db
+
+
+@contextlib.contextmanager
+def isolation_levels(app):
+    """The isolation level each statement meanwhile ran under."""
+    seen: list[str | None] = []
+
+    def record(conn, *_args) -> None:
+        seen.append(conn.get_execution_options().get("isolation_level"))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_read_only_route_runs_without_a_transaction_and_a_write_route_in_one(app, client, creator, alice):
+    with isolation_levels(app) as reading:
+        assert client.get("/v1/creators/cora/members", headers=creator.headers).status_code == 200
+    with isolation_levels(app) as writing:
+        assert client.post("/v1/creators/cora/follow", headers=alice.headers).status_code == 204
+    assert reading and set(reading) == {"AUTOCOMMIT"}
+    assert writing and "AUTOCOMMIT" not in writing
+
+
+def test_a_write_in_a_read_only_request_is_refused_unless_it_stands_alone(app):
+    nobody = update(User).where(User.id == uuid.uuid4()).values(display_name="x")
+    with app.test_request_context("/v1/me"):
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT", "reads_only": True})
+        with pytest.raises(WriteInReadOnlyRequest):
+            db.session.execute(nobody)
+        db.session.execute(nobody.execution_options(**{STANDALONE_WRITE: True}))
+        db.session.rollback()
