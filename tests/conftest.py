@@ -366,12 +366,15 @@ def assert_problem(rv, status: int, code: str | None = None) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def recorded_statements(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements the app's engine runs meanwhile."""
-    seen: list[str] = []
+def recorded_statements(
+    app: Flask, what: Callable[[Any, str], Any] = lambda _conn, statement: statement
+) -> Iterator[list[Any]]:
+    """The SQL statements the app's engine runs meanwhile (or `what(connection, statement)`
+    of each)."""
+    seen: list[Any] = []
 
-    def record(_conn, _cursor, statement, *_args) -> None:
-        seen.append(statement)
+    def record(conn, _cursor, statement, *_args) -> None:
+        seen.append(what(conn, statement))
 
     with app.app_context():
         engine = db.engine

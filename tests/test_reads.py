@@ -1,31 +1,22 @@
 from __future__ import annotations
 
-import contextlib
 import uuid
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from service.accounts.models import User
 from service.common.reads import STANDALONE_WRITE, WriteInReadOnlyRequest
 from service.extensions import db
 
+from .conftest import recorded_statements
 
-@contextlib.contextmanager
+
 def isolation_levels(app):
-    """The isolation level each statement meanwhile ran under."""
-    seen: list[str | None] = []
-
-    def record(conn, *_args) -> None:
-        seen.append(conn.get_execution_options().get("isolation_level"))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    """The isolation level each statement meanwhile runs under."""
+    return recorded_statements(
+        app, lambda conn, _statement: conn.get_execution_options().get("isolation_level")
+    )
 
 
 def test_a_read_only_route_runs_without_a_transaction_and_a_write_route_in_one(app, client, creator, alice):
