@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, func, literal, or_, select, tuple_, update
 from sqlalchemy.orm import aliased
 
 from ..accounts.models import User
@@ -154,9 +155,13 @@ def start_conversation(
     return get_conversation_summary(user=user, conversation_id=conversation.id), created
 
 
-def _summaries_query(user: User) -> Any:
-    """One row per conversation of the user: own side, the other user, their handle
-    and last message id, all in one statement. The unread count is on the own side."""
+@cache
+def _summaries_query() -> Any:
+    """One row per conversation of the `viewer` (a bound parameter): own side, the other
+    user, their handle and last message id, all in one statement. The unread count is on
+    the own side. Plain columns, not entities: a page of summaries builds no ORM objects
+    but its last messages. Built once: constructing it cost more than running it."""
+    viewer: Any = bindparam("viewer")
     other = aliased(ConversationMember)
     last_id = (
         select(Message.id)
@@ -166,19 +171,27 @@ def _summaries_query(user: User) -> Any:
         .scalar_subquery()
     )
     return (
-        select(ConversationMember, User, Creator.handle, last_id)
+        select(
+            ConversationMember.conversation_id,
+            ConversationMember.last_message_at,
+            ConversationMember.unread_count,
+            User.id.label("other_id"),
+            User.display_name,
+            Creator.handle,
+            last_id.label("last_id"),
+        )
         .join(
-            other, and_(other.conversation_id == ConversationMember.conversation_id, other.user_id != user.id)
+            other, and_(other.conversation_id == ConversationMember.conversation_id, other.user_id != viewer)
         )
         .join(User, User.id == other.user_id)
         .outerjoin(Creator, and_(Creator.user_id == User.id, Creator.deleted_at.is_(None)))
-        .where(ConversationMember.user_id == user.id)
+        .where(ConversationMember.user_id == viewer)
     )
 
 
 def _summaries(rows: list[Any]) -> list[dict[str, Any]]:
     """Turn summary rows into response items, fetching every last message in one query."""
-    last_ids = [row[3] for row in rows if row[3] is not None]
+    last_ids = [row.last_id for row in rows if row.last_id is not None]
     last = (
         {m.id: m for m in db.session.scalars(select(Message).where(Message.id.in_(last_ids)))}
         if last_ids
@@ -186,24 +199,24 @@ def _summaries(rows: list[Any]) -> list[dict[str, Any]]:
     )
     return [
         {
-            "id": member.conversation_id,
-            "other": {"id": other.id, "display_name": other.display_name, "handle": handle},
-            "last_message": last.get(last_id),
-            "last_message_at": member.last_message_at,
-            "unread_count": member.unread_count,
+            "id": row.conversation_id,
+            "other": {"id": row.other_id, "display_name": row.display_name, "handle": row.handle},
+            "last_message": last.get(row.last_id),
+            "last_message_at": row.last_message_at,
+            "unread_count": row.unread_count,
         }
-        for member, other, handle, last_id in rows
+        for row in rows
     ]
 
 
 def list_conversations(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
     """The user's conversations, latest activity first, in two queries whatever the page size."""
     order = (ConversationMember.last_message_at, ConversationMember.conversation_id)
-    stmt = keyset(_summaries_query(user), order=order, limit=limit, cursor=cursor)
+    stmt = keyset(_summaries_query(), order=order, limit=limit, cursor=cursor)
     result = page(
-        db.session.execute(stmt).all(),
+        db.session.execute(stmt, {"viewer": user.id}).all(),
         limit=limit,
-        key=lambda r: (r[0].last_message_at, r[0].conversation_id),
+        key=lambda r: (r.last_message_at, r.conversation_id),
     )
     result["data"] = _summaries(result["data"])
     return result
@@ -211,8 +224,8 @@ def list_conversations(*, user: User, limit: int, cursor: str | None) -> dict[st
 
 def get_conversation_summary(*, user: User, conversation_id: uuid.UUID) -> dict[str, Any]:
     """One conversation as the list shows it. Raises NotFound."""
-    stmt = _summaries_query(user).where(ConversationMember.conversation_id == conversation_id)
-    rows = db.session.execute(stmt).all()
+    stmt = _summaries_query().where(ConversationMember.conversation_id == conversation_id)
+    rows = db.session.execute(stmt, {"viewer": user.id}).all()
     if not rows:
         raise NotFound("No conversation with this id.")
     return _summaries(list(rows))[0]
