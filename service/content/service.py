@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, select, true, union
+from sqlalchemy import Integer, Select, bindparam, select, true, tuple_, union
 from sqlalchemy.orm import aliased, contains_eager
 
 from ..accounts.models import User
 from ..catalog import service as catalog
-from ..common.entitlements import current_entitlements
+from ..common.entitlements import Entitlements, current_entitlements
 from ..common.errors import Unprocessable
-from ..common.pagination import keyset, page
+from ..common.pagination import decode_cursor, keyset, page
 from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
@@ -115,46 +116,70 @@ def create_post(
     return post
 
 
-def _page(
-    stmt: Select[Any], *, post: Any = Post, viewer: User | None, limit: int, cursor: str | None
-) -> dict[str, Any]:
-    """A page of posts, newest first, each unlocked or left a teaser for the viewer.
-    `post` is what `stmt` selects posts from: the table, or an alias of a subquery."""
+def _with_creator(stmt: Select[Any], post: Any) -> Select[Any]:
+    """Join each post's creator into its row (live creators only). `post` is what `stmt`
+    selects posts from: the table, or an alias of a subquery."""
     # The creator comes in the same row; its tags are not shown, so they are not fetched.
     creator = contains_eager(post.creator)
-    stmt = (
+    return (
         stmt.join(Creator, Creator.id == post.creator_id)
         .options(creator, creator.lazyload(Creator.tag_rows))
         .where(Creator.deleted_at.is_(None))
     )
-    rows = db.session.scalars(keyset(stmt, order=(post.created_at, post.id), limit=limit, cursor=cursor))
-    result = page(rows.all(), limit=limit, key=lambda p: (p.created_at, p.id))
+
+
+def _page(rows: Sequence[Post], *, viewer: User | None, limit: int) -> dict[str, Any]:
+    """A page of posts, newest first, each unlocked or left a teaser for the viewer."""
+    result = page(rows, limit=limit, key=lambda p: (p.created_at, p.id))
     result["data"] = seen_by(result["data"], viewer=viewer)
     return result
 
 
 def list_posts(*, creator: Creator, viewer: User | None, limit: int, cursor: str | None) -> dict[str, Any]:
     """A creator's posts, newest first; those the viewer may not read come as teasers."""
-    stmt = select(Post).where(Post.creator_id == creator.id)
-    return _page(stmt, viewer=viewer, limit=limit, cursor=cursor)
+    stmt = _with_creator(select(Post).where(Post.creator_id == creator.id), Post)
+    rows = db.session.scalars(keyset(stmt, order=(Post.created_at, Post.id), limit=limit, cursor=cursor))
+    return _page(rows.all(), viewer=viewer, limit=limit)
 
 
 def feed(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
     """Posts of the creators the user follows or is a member of, newest first, teasers included."""
-    followed = select(Follow.creator_id).where(Follow.user_id == user.id)
-    sources = union(followed, current_entitlements().creators_joined(user.id)).subquery("sources")
-    if db.engine.dialect.name != "postgresql":  # SQLite has no LATERAL
+    params: dict[str, Any] = {"viewer": user.id, "rows": limit + 1}
+    if cursor:
+        params["after_at"], params["after_id"] = decode_cursor(cursor, (Post.created_at, Post.id))
+    postgresql = db.engine.dialect.name == "postgresql"
+    # An app's entitlements are one object for its lifetime: a key by identity.
+    answers = current_entitlements()
+    stmt = _feed_statement(answers, postgresql, after=cursor is not None)  # type: ignore[arg-type]
+    return _page(db.session.scalars(stmt, params).all(), viewer=user, limit=limit)
+
+
+@cache
+def _feed_statement(entitlements: Entitlements, lateral: bool, *, after: bool) -> Select[Any]:
+    """The feed's query, built once for each shape: the viewer, the row count and the
+    cursor are bound parameters (`viewer`, `rows`, `after_at` and `after_id`), since
+    building it cost about as much as running it."""
+    viewer: Any = bindparam("viewer")
+    followed = select(Follow.creator_id).where(Follow.user_id == viewer)
+    sources = union(followed, entitlements.creators_joined(viewer)).subquery("sources")
+    if not lateral:  # SQLite has no LATERAL
         stmt = select(Post).where(Post.creator_id.in_(select(sources.c.creator_id)))
-        return _page(stmt, viewer=user, limit=limit, cursor=cursor)
+        return _newest_first(_with_creator(stmt, Post), Post, after=after)
     # Each creator's newest posts past the cursor, from one short range scan of
     # ix_posts_creator_created per creator; the page is the newest of those. This
     # reads at most (limit + 1) posts per creator, however many posts they have.
-    newest = keyset(
-        select(Post).where(Post.creator_id == sources.c.creator_id),
-        order=(Post.created_at, Post.id),
-        limit=limit,
-        cursor=cursor,
-    ).lateral("newest")
+    each = select(Post).where(Post.creator_id == sources.c.creator_id)
+    newest = _newest_first(each, Post, after=after).lateral("newest")
     post = aliased(Post, newest)
-    stmt = select(post).select_from(sources).join(newest, true())
-    return _page(stmt, post=post, viewer=user, limit=limit, cursor=cursor)
+    stmt = _with_creator(select(post).select_from(sources).join(newest, true()), post)
+    return _newest_first(stmt, post, after=after)
+
+
+def _newest_first(stmt: Select[Any], post: Any, *, after: bool) -> Select[Any]:
+    """Newest first, `rows` of them, past the cursor's post when `after`."""
+    if after:
+        cursor = tuple_(
+            bindparam("after_at", type_=Post.created_at.type), bindparam("after_id", type_=Post.id.type)
+        )
+        stmt = stmt.where(tuple_(post.created_at, post.id) < cursor)
+    return stmt.order_by(post.created_at.desc(), post.id.desc()).limit(bindparam("rows", type_=Integer))
