@@ -7,8 +7,9 @@ from flask_sqlalchemy import SQLAlchemy
 
 from .common.db import Base
 from .common.http import Api
+from .common.reads import Session
 
-db = SQLAlchemy(model_class=Base)
+db = SQLAlchemy(model_class=Base, session_options={"class_": Session})
 # Batch mode lets Alembic alter tables on SQLite as well.
 migrate = Migrate(render_as_batch=True, compare_type=True)
 api = Api()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from service.accounts.models import User
 from service.common.reads import STANDALONE_WRITE, WriteInReadOnlyRequest
@@ -36,3 +36,17 @@ def test_a_write_in_a_read_only_request_is_refused_unless_it_stands_alone(app):
             db.session.execute(nobody)
         db.session.execute(nobody.execution_options(**{STANDALONE_WRITE: True}))
         db.session.rollback()
+
+
+def test_an_answer_from_the_cache_takes_no_connection(app, client, creator):
+    assert client.get("/v1/creators/cora").status_code == 200
+    checkouts = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda *_args: checkouts.append(1)  # noqa: E731
+    event.listen(engine, "checkout", listener)
+    try:
+        assert client.get("/v1/creators/cora").status_code == 200
+    finally:
+        event.remove(engine, "checkout", listener)
+    assert checkouts == []
