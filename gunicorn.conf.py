@@ -12,8 +12,11 @@ worker_class = "sync"
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
-max_requests = 5000
-max_requests_jitter = 500
+# A worker is replaced after this many requests (a bound on any slow leak). Starting one
+# costs ~2 s of CPU (importing the app): at 5 000 requests that was paid every few seconds
+# under load, a third of /healthz's throughput on 2 cores (1 770 vs 2 650 req/s, wrk -c8).
+max_requests = 100_000
+max_requests_jitter = 10_000
 accesslog = "-" if os.environ.get("ACCESS_LOG", "true").lower() != "false" else None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
