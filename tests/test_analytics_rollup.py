@@ -22,7 +22,15 @@ import pytest
 from sqlalchemy import select
 
 from service.analytics import queries, rollup
-from service.analytics.models import DAY_MEASURES, AnalyticsConversion, AnalyticsCustomer, AnalyticsDay
+from service.analytics.models import (
+    DAY_MEASURES,
+    AnalyticsConversion,
+    AnalyticsCustomer,
+    AnalyticsDay,
+    BookedMembership,
+    BookedPayment,
+    MembershipEvent,
+)
 from service.billing import purchases, subscriptions
 from service.billing import signals as billing_signals
 from service.billing.models import FINAL_STATUSES, Payment, Purchase, Subscription
@@ -293,6 +301,45 @@ def test_the_roll_up_gives_what_the_rules_say(ctx, seed):
     _compare(rng, shop, now)
 
 
+def _booked(creator_id: Any) -> tuple[Any, ...]:
+    """Everything the roll-up holds for one creator."""
+    events = db.session.scalars(select(MembershipEvent).where(MembershipEvent.creator_id == creator_id))
+    subs = select(Subscription.id).where(Subscription.creator_id == creator_id)
+    memberships = db.session.scalars(
+        select(BookedMembership).where(BookedMembership.subscription_id.in_(subs))
+    )
+    payments = select(Payment.id).where(Payment.creator_id == creator_id)
+    sales = db.session.scalars(select(BookedPayment).where(BookedPayment.payment_id.in_(payments)))
+    return (
+        _booked_days(creator_id),
+        _booked_conversion(creator_id),
+        sorted((e.subscription_id, e.at, *(getattr(e, n) for n in rollup.CHANGE_FIELDS)) for e in events),
+        sorted((m.subscription_id, m.amount_minor, m.months, m.price_since) for m in memberships),
+        sorted((p.payment_id, p.net_minor) for p in sales),
+    )
+
+
+def test_creators_rebuilt_together_are_booked_as_each_alone(ctx, monkeypatch):
+    rng = random.Random(7)
+    clock.freeze(START)
+    shops = [Shop() for _ in range(3)]
+    quiet = factories.creator()  # nothing to book but its empty counts
+    for _ in range(40):
+        clock.freeze(clock.utcnow() + timedelta(hours=rng.uniform(0, 3 * 24)))
+        _step(rng, rng.choice(shops))
+    db.session.commit()
+    ids = [shop.creator.id for shop in shops] + [quiet.id]
+    for creator_id in ids:
+        rollup.rebuild_creators([creator_id])
+    db.session.commit()
+    alone = {creator_id: _booked(creator_id) for creator_id in ids}
+    assert all(alone[shop.creator.id][0] for shop in shops)  # histories, not empty books
+    monkeypatch.setattr(rollup, "REBUILD_BATCH", 3)  # two batches, one of them mixed
+    assert rollup.rebuild() == 4
+    db.session.expire_all()
+    assert {creator_id: _booked(creator_id) for creator_id in ids} == alone
+
+
 # Under races --------------------------------------------------------------------------------
 
 
@@ -340,7 +387,7 @@ def test_parallel_joins_of_one_creator_on_one_day_lose_no_update(app, creator, s
         made = db.session.scalars(select(Creator).where(Creator.handle == "cora")).one()
         booked, conversion = _booked_days(made.id), _booked_conversion(made.id)
         assert conversion[1] == (12, 4, 0)
-        rollup.rebuild_creator(made.id)
+        rollup.rebuild_creators([made.id])
         assert (booked, conversion) == (_booked_days(made.id), _booked_conversion(made.id))
         now = clock.utcnow()
         summary = queries.summary(creator=made, start=now - timedelta(days=1), end=now, now=now)
