@@ -383,10 +383,18 @@ def _unfollowed(creator: Creator, *, user_id: uuid.UUID, followed_at: datetime, 
 def _clear(creator_ids: list[uuid.UUID]) -> None:
     subs = select(Subscription.id).where(Subscription.creator_id.in_(creator_ids))
     payments = select(Payment.id).where(Payment.creator_id.in_(creator_ids))
-    db.session.execute(delete(BookedMembership).where(BookedMembership.subscription_id.in_(subs)))
-    db.session.execute(delete(BookedPayment).where(BookedPayment.payment_id.in_(payments)))
-    for model in (MembershipEvent, AnalyticsDay, AnalyticsCustomer, AnalyticsConversion):
-        db.session.execute(delete(model).where(model.creator_id.in_(creator_ids)))
+    deletes = [
+        delete(BookedMembership).where(BookedMembership.subscription_id.in_(subs)),
+        delete(BookedPayment).where(BookedPayment.payment_id.in_(payments)),
+        *(
+            delete(model).where(model.creator_id.in_(creator_ids))
+            for model in (MembershipEvent, AnalyticsDay, AnalyticsCustomer, AnalyticsConversion)
+        ),
+    ]
+    for stmt in deletes:
+        # The session is brought up to date once at the end: without this, every deleted
+        # id would come back to it.
+        db.session.execute(stmt.execution_options(synchronize_session=False))
 
 
 def _insert_all(model: Any, rows: list[dict[str, Any]]) -> None:
@@ -527,6 +535,9 @@ def rebuild_creators(creator_ids: list[uuid.UUID]) -> None:
     ]
     _insert_all(AnalyticsDay, rows)
     db.session.flush()
+    # The rows were replaced beneath the session (bulk DELETE, COPY): what it holds of them
+    # is read again on use.
+    db.session.expire_all()
 
 
 # Creators rebuilt per transaction: most have a few hundred rows, and their statements,
