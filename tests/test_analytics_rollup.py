@@ -21,16 +21,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from service.analytics import queries, rollup
-from service.analytics.models import (
-    DAY_MEASURES,
-    AnalyticsConversion,
-    AnalyticsCustomer,
-    AnalyticsDay,
-    BookedMembership,
-    BookedPayment,
-    MembershipEvent,
-)
+from service.analytics import models, queries, rollup
+from service.analytics.models import DAY_MEASURES, AnalyticsConversion, AnalyticsCustomer, AnalyticsDay
 from service.billing import purchases, subscriptions
 from service.billing import signals as billing_signals
 from service.billing.models import FINAL_STATUSES, Payment, Purchase, Subscription
@@ -303,13 +295,12 @@ def test_the_roll_up_gives_what_the_rules_say(ctx, seed):
 
 def _booked(creator_id: Any) -> tuple[Any, ...]:
     """Everything the roll-up holds for one creator."""
-    events = db.session.scalars(select(MembershipEvent).where(MembershipEvent.creator_id == creator_id))
+    event, membership, sale = models.MembershipEvent, models.BookedMembership, models.BookedPayment
+    events = db.session.scalars(select(event).where(event.creator_id == creator_id))
     subs = select(Subscription.id).where(Subscription.creator_id == creator_id)
-    memberships = db.session.scalars(
-        select(BookedMembership).where(BookedMembership.subscription_id.in_(subs))
-    )
+    memberships = db.session.scalars(select(membership).where(membership.subscription_id.in_(subs)))
     payments = select(Payment.id).where(Payment.creator_id == creator_id)
-    sales = db.session.scalars(select(BookedPayment).where(BookedPayment.payment_id.in_(payments)))
+    sales = db.session.scalars(select(sale).where(sale.payment_id.in_(payments)))
     return (
         _booked_days(creator_id),
         _booked_conversion(creator_id),
