@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -21,6 +21,15 @@ from .mailboxes import html_of, link_in, local_mail, run_due_jobs, smtp_server, 
 
 # Past the digest period the tests choose, within an access token's 15 minutes.
 DIGEST = timedelta(minutes=6)
+
+
+def freeze_with_hours_left_today(hours: int) -> datetime:
+    """Freeze the clock now, or earlier today if fewer than `hours` are left before the UTC
+    midnight: never later, so that the tokens the fixtures hold stay valid."""
+    now = clock.utcnow()
+    at = min(now, now.replace(hour=23 - hours, minute=0, second=0, microsecond=0))
+    clock.freeze(at)
+    return at
 
 
 @pytest.fixture(autouse=True)
@@ -121,6 +130,8 @@ def test_a_digest_arrives_by_smtp_with_both_parts_and_one_click_unsubscribe(clie
 def test_a_permanent_refusal_suppresses_the_address_and_a_temporary_one_is_retried(
     client, app, alice, signup, make_creator
 ):
+    # Its hours stay within one UTC day: past midnight, Lu's follower digest would be due too.
+    freeze_with_hours_left_today(3)
     bo = make_creator(
         verify(client, app, signup(email="bounce-bo@example.com", display_name="Bo")), handle="bobo"
     )
@@ -417,12 +428,12 @@ def test_every_kind_has_both_templates():
 
 
 def test_new_followers_come_in_a_daily_digest(client, app, cora, signup):
-    day = clock.utcnow().replace(hour=10, minute=0, second=0, microsecond=0)
-    clock.freeze(day)
+    day = freeze_with_hours_left_today(1)
     for n in range(3):
         follow(client, signup(display_name=f"Fan {n}"))
     assert kinds_of(client, cora) == []
-    run_due_jobs(app, at=day + timedelta(hours=14, minutes=5))
+    midnight = day.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    run_due_jobs(app, at=midnight + timedelta(minutes=5))
     log_in(client, cora)
     [told] = notifications_of(client, cora)["data"]
     assert told["kind"] == "new_follower" and told["data"]["count"] == 3
