@@ -31,7 +31,7 @@ def test_a_read_only_route_runs_without_a_transaction_and_a_write_route_in_one(a
 def test_a_write_in_a_read_only_request_is_refused_unless_it_stands_alone(app):
     nobody = update(User).where(User.id == uuid.uuid4()).values(display_name="x")
     with app.test_request_context("/v1/me"):
-        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT", "reads_only": True})
+        app.preprocess_request()  # GET /v1/me is marked @reads_only
         with pytest.raises(WriteInReadOnlyRequest):
             db.session.execute(nobody)
         db.session.execute(nobody.execution_options(**{STANDALONE_WRITE: True}))

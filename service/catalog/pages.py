@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from ..accounts.models import User
-from ..common.cache import bump_on_commit, current_cache
+from ..common.cache import bump_on_commit, versioned
 from ..common.entitlements import current_entitlements
 from ..creators import signals as creator_signals
 from ..creators.handles import handle_problem, normalise_handle
@@ -50,16 +50,15 @@ def _shared(handle: str) -> tuple[bytes, bytes, list[uuid.UUID]]:
     key = normalise_handle(handle)
     if handle_problem(key):
         service.creator_page(handle=handle, viewer=None)  # raises NotFound, as for any unknown handle
-    cache = current_cache()
-    entry, version = cache.get_many(_page_key(key), _version_key(key))
-    version = version or b"0"
-    stored_version, etag, products, body = entry.split(b"\n", 3) if entry else (None, b"", b"", b"")
-    if stored_version != version:
+
+    def render() -> bytes:
         page = CreatorPageSchema().dump(service.creator_page(handle=key, viewer=None))
         body = current_app.json.response(page).get_data()  # type: ignore[attr-defined]
         etag = hashlib.sha256(body).hexdigest()[:32].encode()
         products = ",".join(o["id"] for o in page["offerings"] if o["kind"] == "product").encode()
-        cache.set(_page_key(key), b"\n".join((version, etag, products, body)), PAGE_TTL)
+        return b"\n".join((etag, products, body))
+
+    etag, products, body = versioned(_page_key(key), _version_key(key), PAGE_TTL, render).split(b"\n", 2)
     return etag, body, [uuid.UUID(i) for i in products.decode().split(",") if i]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 import redis
@@ -90,6 +91,21 @@ def init_cache(app: Flask) -> None:
 def current_cache() -> Cache:
     cache: Cache = current_app.extensions[EXTENSION]
     return cache
+
+
+def versioned(key: str, version_key: str, ttl: int, render: Callable[[], bytes]) -> bytes:
+    """The value kept under `key` while the counter at `version_key` is what it was when the
+    value was stored; else `render()`'s, stored under the counter as read before rendering,
+    so a value rendered while a change commits is never served after that change's bump."""
+    cache = current_cache()
+    entry, version = cache.get_many(key, version_key)
+    version = version or b"0"
+    stored_version, _, value = (entry or b"").partition(b"\n")
+    if entry is not None and stored_version == version:
+        return value
+    value = render()
+    cache.set(key, version + b"\n" + value, ttl)
+    return value
 
 
 def bump_on_commit(session: Session, *version_keys: str) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from ..common.cache import bump_on_commit, current_cache
+from ..common.cache import bump_on_commit, versioned
 from ..common.pagination import page_schema
 from .discovery import search_creators
 from .models import Creator, CreatorTag
@@ -36,17 +36,12 @@ def _key(q: str | None, tag: str | None, limit: int, cursor: str | None) -> str:
 
 def search_page(*, q: str | None, tag: str | None, limit: int, cursor: str | None) -> Response:
     """One page of discovery as JSON, from the cache while the directory's version is current."""
-    cache = current_cache()
-    key = _key(q, tag, limit, cursor)
-    entry, version = cache.get_many(key, _VERSION_KEY)
-    version = version or b"0"
-    stored_version, body = entry.split(b"\n", 1) if entry else (None, b"")
-    if stored_version != version:
+
+    def render() -> bytes:
         page = page_schema(CreatorSchema)().dump(search_creators(q=q, tag=tag, limit=limit, cursor=cursor))
-        body = current_app.json.response(page).get_data()  # type: ignore[attr-defined]
-        # Stored under the version read before the search: a result read while a change
-        # commits is never served after that change's bump.
-        cache.set(key, version + b"\n" + body, RESULTS_TTL)
+        return current_app.json.response(page).get_data()  # type: ignore[attr-defined]
+
+    body = versioned(_key(q, tag, limit, cursor), _VERSION_KEY, RESULTS_TTL, render)
     response = current_app.response_class(body, mimetype="application/json")
     response.headers["Cache-Control"] = f"public, max-age={RESULTS_TTL}"
     return response
