@@ -367,14 +367,14 @@ def assert_problem(rv, status: int, code: str | None = None) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def recorded_statements(
-    app: Flask, what: Callable[[Any, str], Any] = lambda _conn, statement: statement
+    app: Flask, what: Callable[[Any, str, Any], Any] = lambda _conn, statement, _context: statement
 ) -> Iterator[list[Any]]:
-    """The SQL statements the app's engine runs meanwhile (or `what(connection, statement)`
-    of each)."""
+    """The SQL statements the app's engine runs meanwhile (or `what(connection, statement,
+    execution context)` of each)."""
     seen: list[Any] = []
 
-    def record(conn, _cursor, statement, *_args) -> None:
-        seen.append(what(conn, statement))
+    def record(conn, _cursor, statement, _parameters, context, _many) -> None:
+        seen.append(what(conn, statement, context))
 
     with app.app_context():
         engine = db.engine
@@ -386,15 +386,18 @@ def recorded_statements(
 
 
 @contextlib.contextmanager
-def request_statements(app: Flask) -> Iterator[list[str]]:
-    """The SQL statements of the block's requests without those of the jobs they write. The
-    jobs wait for the block to end and run then, as they would have: they run off the
-    request, and may rightly do more for more data (a broadcast's fan-out)."""
+def request_statements(
+    app: Flask, what: Callable[[Any, str, Any], Any] = lambda _conn, statement, _context: statement
+) -> Iterator[list[Any]]:
+    """The SQL statements of the block's requests (or `what` of each, as in
+    `recorded_statements`) without those of the jobs they write. The jobs wait for the block
+    to end and run then, as they would have: they run off the request, and may rightly do
+    more for more data (a broadcast's fan-out)."""
     held: list[uuid.UUID] = []
     queue = app.extensions[QUEUE]
     app.extensions[QUEUE] = SimpleNamespace(hand_over=held.extend)
     try:
-        with recorded_statements(app) as seen:
+        with recorded_statements(app, what) as seen:
             yield seen
     finally:
         app.extensions[QUEUE] = queue

@@ -15,7 +15,7 @@ from .conftest import recorded_statements
 def isolation_levels(app):
     """The isolation level each statement meanwhile runs under."""
     return recorded_statements(
-        app, lambda conn, _statement: conn.get_execution_options().get("isolation_level")
+        app, lambda conn, _statement, _context: conn.get_execution_options().get("isolation_level")
     )
 
 

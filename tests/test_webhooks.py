@@ -18,6 +18,7 @@ from datetime import timedelta
 import pytest
 import stripe
 from sqlalchemy import delete, select, update
+from sqlalchemy.engine.default import CACHE_HIT
 
 from service.billing import subscriptions, webhooks
 from service.billing.models import CheckoutSession, Payment, Purchase, Refund, Subscription, WebhookEvent
@@ -141,6 +142,20 @@ def test_receiving_an_event_takes_the_same_statements_with_1_or_30_in_the_inbox(
     thirty = statements()
     print(f"\nwebhook intake: {one} SQL statements with 1 event in the inbox, {thirty} with 30")
     assert one == thirty
+
+
+def test_receiving_an_event_compiles_no_statement_once_the_first_was_received(client, app, stripe_mode):
+    """Intake is the hot path of a busy account's webhooks: each statement comes from
+    SQLAlchemy's compiled cache, not compiled again for every event."""
+
+    def customer_updated():
+        return make_event("customer.updated", {**stripe_fixture("customer"), "id": f"cus_{uuid.uuid4().hex}"})
+
+    assert deliver(client, customer_updated()).status_code == 200
+    with request_statements(app, lambda _conn, sql, context: (context.cache_hit, sql)) as seen:
+        assert deliver(client, customer_updated()).get_json() == {"received": True, "duplicate": False}
+    compiled = [sql for hit, sql in seen if hit is not CACHE_HIT]
+    assert seen and not compiled, compiled
 
 
 def test_subscription_event_without_our_metadata_is_unmatched(client, app, seller, stripe_mode):

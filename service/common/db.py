@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, MetaData, Table, TextualSelect, TypeDecorator, bindparam, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry, scoped_session
+from sqlalchemy.sql.compiler import IdentifierPreparer
 
 from . import clock
 
@@ -78,12 +80,31 @@ def insert_or_ignore(
     Atomic on both backends, so concurrent requests cannot both "create" a row
     that a unique constraint allows only once.
     """
-    values = {"id": uuid.uuid4(), **values} if "id" in model.__table__.c else values
-    for column in model.__table__.c:
+    table = model.__table__
+    values = {"id": uuid.uuid4(), **values} if "id" in table.c else dict(values)
+    for column in table.c:
         default = column.default
-        if column.name not in values and default is not None and default.is_callable:
-            values[column.name] = default.arg(None)
-    # RETURNING tells reliably whether a row went in (rowcount is -1 under psycopg here).
-    key = list(model.__table__.primary_key)[0]
-    stmt = insert_ignoring_conflicts(session, model).values(**values).returning(key)
-    return session.execute(stmt).first() is not None
+        if column.name not in values and default is not None:
+            values[column.name] = default.arg(None) if default.is_callable else default.arg
+    dialect = session.get_bind().dialect
+    stmt = _insert_or_ignore_statement(dialect.identifier_preparer, table, tuple(values))
+    return session.execute(stmt, values).first() is not None
+
+
+@cache
+def _insert_or_ignore_statement(
+    quoting: IdentifierPreparer, table: Table, names: tuple[str, ...]
+) -> TextualSelect:
+    # SQLAlchemy compiles its dialects' own ON CONFLICT inserts afresh on every execution
+    # (they are not cacheable): a large part of a webhook's intake. As text with
+    # typed binds it is compiled once per table and column set; PostgreSQL and SQLite
+    # (3.35+) read the same SQL. RETURNING tells reliably whether a row went in (rowcount
+    # is -1 under psycopg here).
+    key = table.primary_key.columns.values()[0]
+    columns = ", ".join(quoting.quote(name) for name in names)
+    values = ", ".join(":" + name for name in names)
+    # Names from our own table, quoted by the dialect; every value is bound.
+    into = f"INSERT INTO {quoting.format_table(table)} ({columns}) VALUES ({values})"  # noqa: S608
+    sql = f"{into} ON CONFLICT DO NOTHING RETURNING {quoting.quote(key.name)}"
+    binds = (bindparam(name, type_=table.c[name].type) for name in names)
+    return text(sql).bindparams(*binds).columns(key)

@@ -16,14 +16,14 @@ import random
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from ..common import clock
-from ..common.db import insert_ignoring_conflicts
+from ..common.db import insert_or_ignore
 from ..extensions import db
 from .models import Job
 
@@ -35,6 +35,10 @@ QUEUE = "jobs.queue"  # app.extensions: where due jobs are handed (RQ or the in-
 FIRST_RETRY = timedelta(seconds=10)
 LAST_RETRY = timedelta(hours=1)
 KEEP_FINISHED = timedelta(days=7)
+
+# A plain table insert run with the row as parameters: compiled once, and past the ORM's
+# bulk-insert bookkeeping, which a row the session never loads does not need.
+_INSERT_JOB = insert(cast(Table, Job.__table__))
 
 
 def job_name(fn: Callable[..., Any]) -> str:
@@ -65,11 +69,9 @@ def enqueue(
         "created_at": now,
     }
     if key is None:
-        db.session.execute(insert(Job).values(**row))
-    else:
-        stmt = insert_ignoring_conflicts(db.session, Job).values(**row).returning(Job.id)
-        if db.session.execute(stmt).first() is None:
-            return None
+        db.session.execute(_INSERT_JOB, row)
+    elif not insert_or_ignore(db.session, Job, row):
+        return None
     if not delay:
         db.session.info.setdefault(_NEW, []).append(job_id)
     return job_id
