@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 
 from ..billing.access import live_memberships, membership_of
 from ..billing.models import Purchase, Subscription
@@ -15,6 +15,15 @@ from ..billing.rules import PURCHASE_RULE
 from ..catalog import service as catalog
 from ..common.entitlements import Bought, Holding, Membership
 from ..extensions import db
+
+# Built once (every logged-in view of a creator with products asks it): a purchase grants
+# for good, so PURCHASE_RULE has no time in it to bind.
+assert PURCHASE_RULE.grace is None
+_DELIVERED = select(Purchase.offering_id).where(
+    Purchase.user_id == bindparam("user"),
+    Purchase.offering_id.in_(bindparam("offerings", expanding=True)),
+    PURCHASE_RULE.sql(),
+)
 
 
 def _members(creator_id: uuid.UUID) -> Select[Any]:
@@ -80,10 +89,7 @@ class BillingEntitlements:
     ) -> set[uuid.UUID]:
         if not offering_ids:
             return set()
-        stmt = select(Purchase.offering_id).where(
-            Purchase.user_id == user_id, Purchase.offering_id.in_(list(offering_ids)), PURCHASE_RULE.sql()
-        )
-        return set(db.session.scalars(stmt))
+        return set(db.session.scalars(_DELIVERED, {"user": user_id, "offerings": list(offering_ids)}))
 
     def tier_ids_of(self, creator_id: uuid.UUID, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
         return catalog.tier_ids_of(creator_id=creator_id, ids=ids)
