@@ -1,5 +1,6 @@
 """gunicorn settings; environment variables override the defaults."""
 
+import gc
 import multiprocessing
 import os
 
@@ -27,3 +28,12 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 8190  # gunicorn's maximum; long cursors and filters fit
 limit_request_fields = 100
 limit_request_field_size = 8190
+
+
+def post_worker_init(worker):
+    """Importing the app leaves ~180 000 objects that live as long as the worker (models,
+    metadata, routes, schemas). Each full garbage collection walked them all: 110-125 ms,
+    every few hundred requests, which set the p99 of the list routes. Frozen once loaded,
+    they are never scanned again, and a full collection takes ~1.5 ms."""
+    gc.collect()
+    gc.freeze()

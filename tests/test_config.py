@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import gc
+import runpy
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+from gunicorn.config import Config
 
 from service.config import ConfigError, load_config
 
@@ -66,3 +70,15 @@ def test_production_refuses_the_local_mailbox_and_smtp_urls_are_checked(monkeypa
     monkeypatch.setenv("SMTP_URL", "mail.internal:25")
     with pytest.raises(ConfigError, match="SMTP_URL"):
         load_config(str(tmp_path))
+
+
+def test_a_gunicorn_worker_freezes_what_loading_the_app_left():
+    settings = runpy.run_path(str(Path(__file__).resolve().parent.parent / "gunicorn.conf.py"))
+    hook = settings["post_worker_init"]
+    assert Config().settings["post_worker_init"].validator(hook) is hook  # a hook gunicorn calls
+    try:
+        hook(worker=None)
+        # Everything this process has loaded is out of the collector's walks from now on.
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
