@@ -205,6 +205,21 @@ def test_third_party_cannot_see_or_touch_a_conversation(client, creator, alice, 
     assert unread_total(client, bob) == 0
 
 
+def test_an_empty_page_is_a_members_own_and_an_outsiders_404(client, creator, alice, bob, chat):
+    assert messages(client, alice, chat["id"]).get_json() == {"data": [], "next_cursor": None}
+    assert_problem(messages(client, bob, chat["id"]), 404)
+    for i in range(3):
+        send(client, alice, chat["id"], f"m{i}")
+    cursor = messages(client, alice, chat["id"], "?limit=2").get_json()["next_cursor"]
+    last = messages(client, alice, chat["id"], f"?limit=2&cursor={cursor}").get_json()
+    assert [m["body"] for m in last["data"]] == ["m0"]
+    # A cursor of the member's does not open the conversation to anyone else.
+    assert_problem(messages(client, bob, chat["id"], f"?limit=2&cursor={cursor}"), 404)
+    past = messages(client, alice, chat["id"], "?limit=1").get_json()
+    past = messages(client, alice, chat["id"], f"?limit=3&cursor={past['next_cursor']}").get_json()
+    assert [m["body"] for m in past["data"]] == ["m1", "m0"] and past["next_cursor"] is None
+
+
 def test_marking_read_a_message_of_another_conversation_is_404(client, creator, alice, bob, chat):
     follow(client, bob)
     other = start(client, bob, creator_handle="cora").get_json()

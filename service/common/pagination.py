@@ -18,7 +18,7 @@ from typing import Any
 
 import marshmallow as ma
 from flask import current_app
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Integer, Select, bindparam, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from .errors import Unprocessable
@@ -107,6 +107,27 @@ def keyset(
         stmt = stmt.where(key < tuple_(*after) if descending else key > tuple_(*after))
     ordering = [c.desc() if descending else c.asc() for c in order]
     return stmt.order_by(*ordering).limit(limit + 1)
+
+
+def newest_first(stmt: Select[Any], created_at: Any, id_: Any, *, after: bool) -> Select[Any]:
+    """Newest first by (created_at, id), `rows` of them, and only those past the cursor's
+    row when `after`. Every value is a bound parameter (`newest_first_params` gives them),
+    so a statement built once for each shape serves every page: building one afresh cost
+    about as much as running it."""
+    if after:
+        cursor = tuple_(bindparam("after_at", type_=created_at.type), bindparam("after_id", type_=id_.type))
+        stmt = stmt.where(tuple_(created_at, id_) < cursor)
+    return stmt.order_by(created_at.desc(), id_.desc()).limit(bindparam("rows", type_=Integer))
+
+
+def newest_first_params(
+    order: Sequence[InstrumentedAttribute[Any]], *, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """The parameters of a `newest_first` page (one extra row tells if there is more)."""
+    params: dict[str, Any] = {"rows": limit + 1}
+    if cursor:
+        params["after_at"], params["after_id"] = decode_cursor(cursor, order)
+    return params
 
 
 def page(rows: Sequence[Any], *, limit: int, key: Any) -> dict[str, Any]:

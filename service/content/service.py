@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, select, true, tuple_, union
+from sqlalchemy import Select, bindparam, select, true, union
 from sqlalchemy.orm import aliased, contains_eager
 
 from ..accounts.models import User
 from ..catalog import service as catalog
 from ..common.entitlements import Entitlements, current_entitlements
 from ..common.errors import Unprocessable
-from ..common.pagination import decode_cursor, keyset, page
+from ..common.pagination import keyset, newest_first, newest_first_params, page
 from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
@@ -144,9 +144,10 @@ def list_posts(*, creator: Creator, viewer: User | None, limit: int, cursor: str
 
 def feed(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
     """Posts of the creators the user follows or is a member of, newest first, teasers included."""
-    params: dict[str, Any] = {"viewer": user.id, "rows": limit + 1}
-    if cursor:
-        params["after_at"], params["after_id"] = decode_cursor(cursor, (Post.created_at, Post.id))
+    params = {
+        "viewer": user.id,
+        **newest_first_params((Post.created_at, Post.id), limit=limit, cursor=cursor),
+    }
     postgresql = db.engine.dialect.name == "postgresql"
     # An app's entitlements are one object for its lifetime: a key by identity.
     answers = current_entitlements()
@@ -164,22 +165,12 @@ def _feed_statement(entitlements: Entitlements, lateral: bool, *, after: bool) -
     sources = union(followed, entitlements.creators_joined(viewer)).subquery("sources")
     if not lateral:  # SQLite has no LATERAL
         stmt = select(Post).where(Post.creator_id.in_(select(sources.c.creator_id)))
-        return _newest_first(_with_creator(stmt, Post), Post, after=after)
+        return newest_first(_with_creator(stmt, Post), Post.created_at, Post.id, after=after)
     # Each creator's newest posts past the cursor, from one short range scan of
     # ix_posts_creator_created per creator; the page is the newest of those. This
     # reads at most (limit + 1) posts per creator, however many posts they have.
     each = select(Post).where(Post.creator_id == sources.c.creator_id)
-    newest = _newest_first(each, Post, after=after).lateral("newest")
+    newest = newest_first(each, Post.created_at, Post.id, after=after).lateral("newest")
     post = aliased(Post, newest)
     stmt = _with_creator(select(post).select_from(sources).join(newest, true()), post)
-    return _newest_first(stmt, post, after=after)
-
-
-def _newest_first(stmt: Select[Any], post: Any, *, after: bool) -> Select[Any]:
-    """Newest first, `rows` of them, past the cursor's post when `after`."""
-    if after:
-        cursor = tuple_(
-            bindparam("after_at", type_=Post.created_at.type), bindparam("after_id", type_=Post.id.type)
-        )
-        stmt = stmt.where(tuple_(post.created_at, post.id) < cursor)
-    return stmt.order_by(post.created_at.desc(), post.id.desc()).limit(bindparam("rows", type_=Integer))
+    return newest_first(stmt, post.created_at, post.id, after=after)

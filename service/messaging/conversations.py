@@ -7,7 +7,19 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, func, literal, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.orm import aliased
 
 from ..accounts.models import User
@@ -15,7 +27,7 @@ from ..billing.signals import purchase_completed
 from ..common import clock
 from ..common.db import insert_or_ignore
 from ..common.errors import Forbidden, NotFound, Unprocessable
-from ..common.pagination import keyset, page, paginate
+from ..common.pagination import newest_first, newest_first_params, page
 from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
@@ -212,14 +224,20 @@ def _summaries(rows: list[Any]) -> list[dict[str, Any]]:
 def list_conversations(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
     """The user's conversations, latest activity first, in two queries whatever the page size."""
     order = (ConversationMember.last_message_at, ConversationMember.conversation_id)
-    stmt = keyset(_summaries_query(), order=order, limit=limit, cursor=cursor)
+    params = {"viewer": user.id, **newest_first_params(order, limit=limit, cursor=cursor)}
     result = page(
-        db.session.execute(stmt, {"viewer": user.id}).all(),
+        db.session.execute(_conversations_page(after=cursor is not None), params).all(),
         limit=limit,
         key=lambda r: (r.last_message_at, r.conversation_id),
     )
     result["data"] = _summaries(result["data"])
     return result
+
+
+@cache
+def _conversations_page(*, after: bool) -> Select[Any]:
+    latest = (ConversationMember.last_message_at, ConversationMember.conversation_id)
+    return newest_first(_summaries_query(), *latest, after=after)
 
 
 def get_conversation_summary(*, user: User, conversation_id: uuid.UUID) -> dict[str, Any]:
@@ -340,9 +358,29 @@ def list_messages(
     *, user: User, conversation_id: uuid.UUID, limit: int, cursor: str | None
 ) -> dict[str, Any]:
     """Messages newest first. Raises NotFound."""
-    get_membership(user=user, conversation_id=conversation_id)
-    stmt = select(Message).where(Message.conversation_id == conversation_id)
-    return paginate(stmt, order=(Message.created_at, Message.id), limit=limit, cursor=cursor)
+    order = (Message.created_at, Message.id)
+    params = {"conversation": conversation_id, "viewer": user.id}
+    params.update(newest_first_params(order, limit=limit, cursor=cursor))
+    rows = db.session.scalars(_messages_page(after=cursor is not None), params).all()
+    if not rows:  # a member's empty page, or a conversation that is not the user's
+        get_membership(user=user, conversation_id=conversation_id)
+    return page(rows, limit=limit, key=lambda m: (m.created_at, m.id))
+
+
+@cache
+def _messages_page(*, after: bool) -> Select[Any]:
+    """A page of a conversation's messages, empty unless the viewer is in it. The member
+    check rides in the page's own statement (one round trip, not two), and the statement is
+    built once for each shape (with or without a cursor)."""
+    conversation = bindparam("conversation", type_=Message.conversation_id.type)
+    viewer = bindparam("viewer", type_=ConversationMember.user_id.type)
+    member = (
+        select(ConversationMember.user_id)
+        .where(ConversationMember.conversation_id == conversation, ConversationMember.user_id == viewer)
+        .exists()
+    )
+    stmt = select(Message).where(Message.conversation_id == conversation, member)
+    return newest_first(stmt, Message.created_at, Message.id, after=after)
 
 
 def mark_read(*, user: User, conversation_id: uuid.UUID, message_id: uuid.UUID) -> None:
