@@ -207,6 +207,8 @@ def test_third_party_cannot_see_or_touch_a_conversation(client, creator, alice, 
 
 def test_an_empty_page_is_a_members_own_and_an_outsiders_404(client, creator, alice, bob, chat):
     assert messages(client, alice, chat["id"]).get_json() == {"data": [], "next_cursor": None}
+    listed = client.get("/v1/conversations", headers=alice.headers).get_json()["data"]
+    assert chat["last_message"] is None and [c["last_message"] for c in listed] == [None]
     assert_problem(messages(client, bob, chat["id"]), 404)
     for i in range(3):
         send(client, alice, chat["id"], f"m{i}")
