@@ -217,6 +217,8 @@ def _routes(port: int, env: dict[str, str], database_url: str) -> list[Route]:
         Route("creator page, big, logged in", big, headers=fan),
         Route("creator page, small, logged in", small, headers=fan),
         Route("discovery ?q=", "/v1/creators?q=teaching"),
+        # What every authenticated route pays first: the token check and its one query.
+        Route("/v1/me (floor of an authenticated route)", "/v1/me", headers=owner),
         Route("follow / unfollow, big", follow, lua=alternate),
         Route("feed", "/v1/feed", headers=fan),
         Route("conversations, big creator", "/v1/conversations", headers=owner),
