@@ -213,6 +213,7 @@ def _clean_state(app: Flask):
     yield
     jobs.wait_idle(app)
     clock.freeze(None)
+    clock.shift(None)
     limiter.enabled = False
     limiter.reset()
     with app.app_context():
