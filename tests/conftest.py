@@ -21,6 +21,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, time, timedelta
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -206,6 +207,18 @@ class JobsWaitingClient(FlaskClient):
         response = super().open(*args, **kwargs)
         jobs.wait_idle(self.application)
         return response
+
+
+@pytest.fixture(autouse=True)
+def _clear_of_midnight() -> None:
+    """Follows schedule their day's follower digest for the next UTC midnight, and many
+    tests move the clock on by minutes (a digest period, a retry's wait). Begun in the last
+    hour of a day, such a move also passes midnight and runs that digest too: a test begun
+    then runs an hour behind real time instead, the clock still ticking."""
+    now = clock.utcnow()
+    midnight = datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=UTC)
+    if midnight - now < timedelta(hours=1):
+        clock.shift(-timedelta(hours=1))
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -28,7 +28,7 @@ def login(client, password, address=ATTACKER, email="alice@example.com"):
 
 @pytest.fixture
 def now():
-    at = datetime.now(UTC)
+    at = clock.utcnow()
     clock.freeze(at)
     return at
 

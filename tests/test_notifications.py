@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -35,18 +35,6 @@ def freeze_with_hours_left_today(hours: int) -> datetime:
 @pytest.fixture(autouse=True)
 def _short_digests(app, monkeypatch):
     monkeypatch.setitem(app.config, "DM_EMAIL_DIGEST_MINUTES", 5)
-
-
-@pytest.fixture(autouse=True)
-def _clear_of_midnight():
-    """Digests fall due minutes after what opened them, and these tests move the clock on
-    past that. Begun in the last hour of a UTC day, the move would also pass midnight,
-    when the day's follower digest falls due too and adds its notice and e-mail: such a
-    test runs an hour behind real time instead, the clock still ticking."""
-    now = clock.utcnow()
-    midnight = datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=UTC)
-    if midnight - now < timedelta(hours=1):
-        clock.shift(-timedelta(hours=1))
 
 
 @pytest.fixture
