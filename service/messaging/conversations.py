@@ -255,10 +255,28 @@ def get_membership(*, user: User, conversation_id: uuid.UUID) -> ConversationMem
     return member
 
 
-def _other_participant(member: ConversationMember) -> uuid.UUID:
-    conversation = db.session.get(Conversation, member.conversation_id)
-    assert conversation is not None  # a member row implies its conversation
-    return conversation.user_b_id if conversation.user_a_id == member.user_id else conversation.user_a_id
+def _membership_and_other(*, user: User, conversation_id: uuid.UUID) -> tuple[ConversationMember, uuid.UUID]:
+    """The user's side of a conversation and who is on the other side, in one statement.
+    Raises NotFound, as get_membership does."""
+    found = db.session.execute(
+        _with_other(), {"conversation": conversation_id, "user": user.id}
+    ).one_or_none()
+    if found is None:
+        raise NotFound("No conversation with this id.")
+    return found[0], found[1]
+
+
+@cache
+def _with_other() -> Select[Any]:
+    conversation = bindparam("conversation", type_=ConversationMember.conversation_id.type)
+    user = bindparam("user", type_=ConversationMember.user_id.type)
+    other = aliased(ConversationMember)
+    beside = and_(other.conversation_id == ConversationMember.conversation_id, other.user_id != user)
+    return (
+        select(ConversationMember, other.user_id)
+        .join(other, beside)
+        .where(ConversationMember.conversation_id == conversation, ConversationMember.user_id == user)
+    )
 
 
 def _lock(conversation_ids: list[uuid.UUID]) -> None:
@@ -340,8 +358,7 @@ def _advance_marker(member: ConversationMember, message: Message) -> None:
 
 def send_message(*, user: User, conversation_id: uuid.UUID, body: str) -> Message:
     """Post a text message; the sender has read everything up to it. Raises NotFound, Blocked."""
-    member = get_membership(user=user, conversation_id=conversation_id)
-    recipient_id = _other_participant(member)
+    member, recipient_id = _membership_and_other(user=user, conversation_id=conversation_id)
     check_not_blocked(user.id, recipient_id)
     message = Message(conversation_id=conversation_id, sender_id=user.id, kind="text", body=body)
     db.session.add(message)
