@@ -238,12 +238,16 @@ def _conversations_page(*, after: bool) -> Select[Any]:
     return newest_first(_summaries_query(), *latest, after=after)
 
 
+# What anyone not in a conversation is told of it, as if it did not exist.
+NO_CONVERSATION = "No conversation with this id."
+
+
 def get_conversation_summary(*, user: User, conversation_id: uuid.UUID) -> dict[str, Any]:
     """One conversation as the list shows it. Raises NotFound."""
     stmt = _summaries_query().where(ConversationMember.conversation_id == conversation_id)
     rows = db.session.execute(stmt, {"viewer": user.id}).all()
     if not rows:
-        raise NotFound("No conversation with this id.")
+        raise NotFound(NO_CONVERSATION)
     return _summaries(list(rows))[0]
 
 
@@ -251,7 +255,7 @@ def get_membership(*, user: User, conversation_id: uuid.UUID) -> ConversationMem
     """The user's side of a conversation; anyone else gets NotFound, as if it did not exist."""
     member = db.session.get(ConversationMember, (conversation_id, user.id))
     if member is None:
-        raise NotFound("No conversation with this id.")
+        raise NotFound(NO_CONVERSATION)
     return member
 
 
@@ -262,7 +266,7 @@ def _membership_and_other(*, user: User, conversation_id: uuid.UUID) -> tuple[Co
         _with_other(), {"conversation": conversation_id, "user": user.id}
     ).one_or_none()
     if found is None:
-        raise NotFound("No conversation with this id.")
+        raise NotFound(NO_CONVERSATION)
     return found[0], found[1]
 
 
