@@ -147,6 +147,15 @@ def test_a_past_due_membership_keeps_access_until_the_grace_period_ends(app, wor
     )
 
 
+def test_a_statement_built_once_reads_the_clock_each_time_it_runs(app, world):
+    within = world.subscription("past_due", past_due_since=NOW - grace(app) + timedelta(hours=1))
+    kept = select(Subscription.id).where(Subscription.id == within.id, ACCESS_RULE.sql())
+    clock.freeze(NOW)
+    assert db.session.scalars(kept).all() == [within.id]
+    clock.freeze(NOW + timedelta(hours=1))
+    assert db.session.scalars(kept).all() == []
+
+
 def test_the_grace_period_is_the_configured_one(app, world):
     sub = world.subscription("past_due", past_due_since=NOW - timedelta(days=3))
     app.config["PAST_DUE_GRACE_DAYS"], before = 2, app.config["PAST_DUE_GRACE_DAYS"]

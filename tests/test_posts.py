@@ -134,10 +134,13 @@ def test_past_due_member_loses_access_after_the_grace_period(app, client, signup
     one_of_each(client, creator, tiers)
     account, sub_id = member(client, signup, tiers)
     simulate(app, "fail", sub_id)
+    assert len(feed(client, account.headers)["data"]) == len(VISIBILITIES)
     clock.freeze(clock.utcnow() + timedelta(days=8))
     login = client.post("/v1/auth/login", json={"email": account["email"], "password": account["password"]})
     later = Account(login.get_json())
     assert_unlocked_exactly(listed(client, later.headers)["data"], {"public"})
+    # No longer a member, and never a follower: the feed, built before, shows her nothing.
+    assert feed(client, later.headers)["data"] == []
 
 
 def test_owner_gets_the_post_back_unlocked(client, creator, tiers):

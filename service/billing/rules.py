@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, false, or_
+from sqlalchemy import ColumnElement, and_, bindparam, false, or_
 
 from ..common import clock
 from .models import Purchase, Subscription
@@ -46,15 +46,18 @@ class StatusRule:
         return self.grace.period() if self.grace is not None else timedelta(0)
 
     def sql(self, now: datetime | None = None) -> ColumnElement[bool]:
-        model, now = self.model, now or clock.utcnow()
+        """Without `now`, the time is read when the statement runs, not when it is built:
+        a statement built once and kept decides with the clock of each execution."""
+        model = self.model
         in_grace: ColumnElement[bool] = false()
         if self.grace is not None:
-            since = getattr(model, self.grace.since)
-            in_grace = and_(
-                model.status == self.grace.status,
-                since.is_not(None),
-                since > now - self.grace.period(),
+            grace, since = self.grace, getattr(model, self.grace.since)
+            start: Any = (
+                now - grace.period()
+                if now is not None
+                else bindparam(None, callable_=lambda: clock.utcnow() - grace.period(), type_=since.type)
             )
+            in_grace = and_(model.status == grace.status, since.is_not(None), since > start)
         return and_(or_(model.status.in_(self.granting), in_grace), model.disputed.is_(False))
 
     def holds(self, row: Any, now: datetime | None = None) -> bool:

@@ -16,9 +16,7 @@ from ..catalog import service as catalog
 from ..common.entitlements import Bought, Holding, Membership
 from ..extensions import db
 
-# Built once (every logged-in view of a creator with products asks it): a purchase grants
-# for good, so PURCHASE_RULE has no time in it to bind.
-assert PURCHASE_RULE.grace is None
+# Built once: every logged-in view of a creator with products asks it.
 _DELIVERED = select(Purchase.offering_id).where(
     Purchase.user_id == bindparam("user"),
     Purchase.offering_id.in_(bindparam("offerings", expanding=True)),
