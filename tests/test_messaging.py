@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy.engine.default import CACHE_HIT
 
 from service.billing.signals import purchase_completed
 from service.extensions import db, limiter
@@ -371,6 +372,18 @@ def test_sending_takes_the_same_statements_for_2_or_30_messages_and_1_or_6_conve
         f"{thirty} with 30 messages and 6 conversations"
     )
     assert two == thirty
+
+
+def test_a_message_compiles_no_statement_after_the_first(app, client, creator, alice, chat):
+    """Sending is a hot path: each of its statements, the fan's event for the creator
+    included, comes from SQLAlchemy's compiled cache rather than compiled again."""
+    send(client, alice, chat["id"], "first")
+    send(client, creator, chat["id"], "welcome")
+    for account in (alice, creator):
+        with request_statements(app, lambda _conn, sql, context: (context.cache_hit, sql)) as seen:
+            assert send(client, account, chat["id"], "again").status_code == 201
+        compiled = [sql for hit, sql in seen if hit is not CACHE_HIT]
+        assert seen and not compiled, compiled
 
 
 def test_unread_counts_drop_as_messages_are_read(client, creator, alice, bob, chat):

@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
 from ..billing import signals as billing
 from ..billing.models import FINAL_STATUSES, Payment, Purchase, Subscription
 from ..common import clock
+from ..common.db import insert_or_ignore
 from ..common.errors import Unprocessable
 from ..creators.models import Creator
 from ..extensions import db
@@ -92,16 +91,21 @@ def record(
 def _take_numbers(session: Session, creator_id: uuid.UUID, count: int) -> int:
     """Reserve the creator's next `count` event numbers; the last one. The counter row stays
     locked until the commit."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(EventSequence)
-        .values(creator_id=creator_id, last_seq=count)
-        .on_conflict_do_update(
-            index_elements=[EventSequence.creator_id], set_={"last_seq": EventSequence.last_seq + count}
-        )
-        .returning(EventSequence.last_seq)
-    )
-    return int(session.execute(stmt).scalar_one())
+    params = {"creator": creator_id, "count": count}
+    last = session.execute(_ADVANCE, params).scalar()
+    if last is None:  # the creator's first event: a row to count from, whoever makes it
+        insert_or_ignore(session, EventSequence, {"creator_id": creator_id, "last_seq": 0})
+        last = session.execute(_ADVANCE, params).scalar_one()
+    return int(last)
+
+
+# An UPDATE, not an upsert: SQLAlchemy compiles its ON CONFLICT statements afresh each time.
+_ADVANCE = (
+    update(cast(Table, EventSequence.__table__))
+    .where(EventSequence.creator_id == bindparam("creator", type_=EventSequence.creator_id.type))
+    .values(last_seq=EventSequence.last_seq + bindparam("count", type_=EventSequence.last_seq.type))
+    .returning(EventSequence.last_seq)
+)
 
 
 @sa_event.listens_for(Session, "before_commit")
@@ -272,11 +276,15 @@ def _payment_failed(sub: Subscription, **kwargs: object) -> None:
     record(sub.creator_id, "payment.failed", {"kind": "invoice", **_member(sub)})
 
 
+# Built once: every message sent asks it.
+_LIVE_CREATOR_OF = select(Creator.id).where(
+    Creator.user_id == bindparam("user", type_=Creator.user_id.type), Creator.deleted_at.is_(None)
+)
+
+
 @messaging.message_sent.connect
 def _message(message: Message, *, recipient_id: uuid.UUID, **kwargs: object) -> None:
-    creator_id = db.session.scalar(
-        select(Creator.id).where(Creator.user_id == recipient_id, Creator.deleted_at.is_(None))
-    )
+    creator_id = db.session.scalar(_LIVE_CREATOR_OF, {"user": recipient_id})
     if creator_id is None:
         return  # written by the creator, or between two fans
     record(

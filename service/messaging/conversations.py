@@ -5,16 +5,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Table,
     and_,
     bindparam,
     case,
     func,
-    literal,
     or_,
     select,
     tuple_,
@@ -286,9 +286,21 @@ def _with_other() -> Select[Any]:
 def _lock(conversation_ids: list[uuid.UUID]) -> None:
     """Lock both sides of the conversations, always in the same order, so that concurrent
     sends, reads and broadcasts over the same rows queue instead of deadlocking."""
-    db.session.execute(
+    db.session.execute(_lock_statement(), {"conversations": conversation_ids})
+
+
+# The statements of sending and reading are built once, their values bound: building one
+# cost more than running it, and a message takes several. Updates go to the table, not
+# the entity: no ORM bookkeeping of what the session holds.
+_MEMBERS = cast(Table, ConversationMember.__table__)
+
+
+@cache
+def _lock_statement() -> Select[Any]:
+    conversations = bindparam("conversations", expanding=True, type_=ConversationMember.conversation_id.type)
+    return (
         select(ConversationMember.user_id)
-        .where(ConversationMember.conversation_id.in_(conversation_ids))
+        .where(ConversationMember.conversation_id.in_(conversations))
         .order_by(ConversationMember.conversation_id, ConversationMember.user_id)
         .with_for_update()
     )
@@ -309,25 +321,32 @@ def deliver(conversation_ids: list[uuid.UUID], message_ids: list[uuid.UUID], *, 
     Exact under concurrency: each side's counter moves by one atomic UPDATE, under the lock
     `mark_read` takes before it recounts."""
     _lock(conversation_ids)
+    db.session.execute(
+        _deliver_statement(), {"conversations": conversation_ids, "messages": message_ids, "at": at}
+    )
+
+
+@cache
+def _deliver_statement() -> Any:
+    member = _MEMBERS.c
+    conversations = bindparam("conversations", expanding=True, type_=member.conversation_id.type)
+    at = bindparam("at", type_=member.last_message_at.type)
     new = (
         select(func.count(Message.id))
         .where(
-            Message.id.in_(message_ids),
-            Message.conversation_id == ConversationMember.conversation_id,
-            _after(ConversationMember, Message),
+            Message.id.in_(bindparam("messages", expanding=True, type_=Message.id.type)),
+            Message.conversation_id == member.conversation_id,
+            _after(member, Message),
         )
         .scalar_subquery()
     )
-    db.session.execute(
-        update(ConversationMember)
-        .where(ConversationMember.conversation_id.in_(conversation_ids))
+    return (
+        update(_MEMBERS)
+        .where(member.conversation_id.in_(conversations))
         .values(
-            last_message_at=case(
-                (ConversationMember.last_message_at < at, at), else_=ConversationMember.last_message_at
-            ),
-            unread_count=ConversationMember.unread_count + new,
+            last_message_at=case((member.last_message_at < at, at), else_=member.last_message_at),
+            unread_count=member.unread_count + new,
         )
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -337,26 +356,35 @@ def _advance_marker(member: ConversationMember, message: Message) -> None:
 
     The caller holds the lock on the member's row (`_lock`), so this statement's snapshot
     sees every delivery that already counted; a delivery still to come counts itself."""
-    marker = tuple_(ConversationMember.last_read_at, ConversationMember.last_read_message_id)
-    position = tuple_(literal(message.created_at), literal(message.id))
+    params = {"conversation": member.conversation_id, "user": member.user_id}
+    db.session.execute(_advance_statement(), {**params, "at": message.created_at, "message": message.id})
+
+
+@cache
+def _advance_statement() -> Any:
+    member = _MEMBERS.c
+    conversation = bindparam("conversation", type_=member.conversation_id.type)
+    user = bindparam("user", type_=member.user_id.type)
+    at = bindparam("at", type_=member.last_read_at.type)
+    message = bindparam("message", type_=member.last_read_message_id.type)
+    position = tuple_(at, message)
     left = (
         select(func.count(Message.id))
         .where(
-            Message.conversation_id == member.conversation_id,
+            Message.conversation_id == conversation,
             tuple_(Message.created_at, Message.id) > position,
-            or_(Message.sender_id.is_(None), Message.sender_id != member.user_id),
+            or_(Message.sender_id.is_(None), Message.sender_id != user),
         )
         .scalar_subquery()
     )
-    db.session.execute(
-        update(ConversationMember)
+    return (
+        update(_MEMBERS)
         .where(
-            ConversationMember.conversation_id == member.conversation_id,
-            ConversationMember.user_id == member.user_id,
-            marker < position,
+            member.conversation_id == conversation,
+            member.user_id == user,
+            tuple_(member.last_read_at, member.last_read_message_id) < position,
         )
-        .values(last_read_at=message.created_at, last_read_message_id=message.id, unread_count=left)
-        .execution_options(synchronize_session=False)
+        .values(last_read_at=at, last_read_message_id=message, unread_count=left)
     )
 
 
