@@ -51,8 +51,14 @@ def may_read(post: Post, standing: Standing) -> bool:
 
 
 def _followed(viewer: User, creator_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    stmt = select(Follow.creator_id).where(Follow.user_id == viewer.id, Follow.creator_id.in_(creator_ids))
-    return set(db.session.scalars(stmt))
+    return set(db.session.scalars(_FOLLOWED, {"viewer": viewer.id, "creators": creator_ids}))
+
+
+# Built once: every page of posts a logged-in viewer reads asks it.
+_FOLLOWED = select(Follow.creator_id).where(
+    Follow.user_id == bindparam("viewer", type_=Follow.user_id.type),
+    Follow.creator_id.in_(bindparam("creators", expanding=True, type_=Follow.creator_id.type)),
+)
 
 
 def _tiers(viewer: User, creator_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:

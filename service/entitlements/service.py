@@ -73,9 +73,10 @@ class BillingEntitlements:
     ) -> dict[uuid.UUID, frozenset[uuid.UUID]]:
         if not creator_ids:
             return {}
-        stmt = self._joined(user_id).where(Subscription.creator_id.in_(list(creator_ids)))
         found: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
-        for creator_id, tier_id in db.session.execute(stmt):
+        for creator_id, tier_id in db.session.execute(
+            _TIERS_HELD, {"user": user_id, "creators": list(creator_ids)}
+        ):
             found[creator_id].add(tier_id)
         return {creator_id: frozenset(tiers) for creator_id, tiers in found.items()}
 
@@ -93,10 +94,16 @@ class BillingEntitlements:
         return catalog.tier_ids_of(creator_id=creator_id, ids=ids)
 
     @staticmethod
-    def _joined(user_id: uuid.UUID) -> Select[Any]:
+    def _joined(user_id: Any) -> Select[Any]:
         """(creator id, tier id) of the user's memberships."""
         return (
             live_memberships()
             .with_only_columns(Subscription.creator_id, Subscription.offering_id)
             .where(Subscription.user_id == user_id)
         )
+
+
+# Built once, like _DELIVERED: every page of posts a logged-in viewer reads asks it.
+_TIERS_HELD = BillingEntitlements._joined(bindparam("user", type_=Subscription.user_id.type)).where(
+    Subscription.creator_id.in_(bindparam("creators", expanding=True, type_=Subscription.creator_id.type))
+)
