@@ -76,6 +76,7 @@ def test_full_journey_on_the_local_gateway(app, client, creator, alice, shop):
     assert client.get("/v1/creators/cora").get_json()["member_count"] == 1
     members = client.get("/v1/creators/cora/members", headers=creator.headers).get_json()["data"]
     assert [m["subscriber"]["display_name"] for m in members] == ["Alice"]
+    assert members[0] == joined  # the creator's list shows the same subscription as its member sees
     followers = client.get("/v1/creators/cora/followers", headers=creator.headers).get_json()["data"]
     assert followers[0]["is_member"] is True
     sales = client.get("/v1/creators/cora/sales", headers=creator.headers).get_json()["data"]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import joinedload
 
 from ..accounts.models import User
@@ -21,7 +22,7 @@ from ..common import clock
 from ..common.db import insert_or_ignore
 from ..common.errors import Conflict, Forbidden, NotFound, Unprocessable
 from ..common.ids import parse_uuid
-from ..common.pagination import paginate
+from ..common.pagination import newest_first, newest_first_params, page, paginate
 from ..creators.models import Creator
 from ..extensions import db
 from ..jobs import enqueue
@@ -435,17 +436,36 @@ def list_members(
     *, creator: Creator, status: str | None, offering_id: uuid.UUID | None, limit: int, cursor: str | None
 ) -> dict[str, Any]:
     """The creator's subscriptions (all statuses unless filtered), newest first."""
-    stmt = select(Subscription).where(Subscription.creator_id == creator.id)
+    order = (Subscription.created_at, Subscription.id)
+    params: dict[str, Any] = {"creator": creator.id, **newest_first_params(order, limit=limit, cursor=cursor)}
     if status:
-        stmt = stmt.where(Subscription.status == status)
+        params["status"] = status
     if offering_id:
-        stmt = stmt.where(Subscription.offering_id == offering_id)
-    return paginate(
-        stmt.options(*_SHOWN_WITH),
-        order=(Subscription.created_at, Subscription.id),
-        limit=limit,
-        cursor=cursor,
-    )
+        params["offering"] = offering_id
+    stmt = _members_page(status=bool(status), offering=bool(offering_id), after=cursor is not None)
+    rows = db.session.scalars(stmt, params).all()
+    return page(rows, limit=limit, key=lambda sub: (sub.created_at, sub.id))
+
+
+@cache
+def _members_page(*, status: bool, offering: bool, after: bool) -> Select[Any]:
+    """A page of a creator's subscriptions, built once for each shape of filters and cursor.
+
+    Only the subscriber is joined in: every row's creator is the page's owner, whom the
+    session holds already, so the lazy load of `creator` is answered from the session
+    (no SQL) instead of 30 columns read again on each of the rows."""
+    stmt = select(Subscription).where(Subscription.creator_id == bindparam("creator", type_=_ID))
+    if status:
+        stmt = stmt.where(Subscription.status == bindparam("status", type_=Subscription.status.type))
+    if offering:
+        stmt = stmt.where(Subscription.offering_id == bindparam("offering", type_=_ID))
+    # Nothing else of the subscriber is shown (their own creator profile): not joined in.
+    subscriber = joinedload(Subscription.user, innerjoin=True)
+    stmt = stmt.options(subscriber, subscriber.lazyload("*"))
+    return newest_first(stmt, Subscription.created_at, Subscription.id, after=after)
+
+
+_ID = Subscription.id.type
 
 
 def cancel_all_for_user(user_id: str) -> None:
