@@ -261,6 +261,33 @@ def test_checkout_creation_is_rate_limited_per_user(client, alice, shop):
     assert codes[:10] == [201] * 10 and codes[10] == 429
 
 
+def test_member_and_sales_lists_page_newest_first_without_gaps_and_filter(client, creator, shop, signup):
+    bought = [buy(client, signup(), shop[tier]["price"]["id"]) for tier in ("basic", "pro", "basic")]
+    newest_first = [b["subscription_id"] for b in reversed(bought)]
+
+    def pages(url, **query):
+        seen, cursor = [], None
+        while True:
+            params = {**query, "limit": 2, **({"cursor": cursor} if cursor else {})}
+            rv = client.get(url, query_string=params, headers=creator.headers)
+            assert rv.status_code == 200, rv.get_json()
+            body = rv.get_json()
+            seen.append(body["data"])
+            if not (cursor := body["next_cursor"]):
+                return seen
+
+    members = pages("/v1/creators/cora/members")
+    assert [len(p) for p in members] == [2, 1]
+    assert [m["id"] for p in members for m in p] == newest_first
+    assert [m["id"] for p in pages("/v1/creators/cora/members", status="active") for m in p] == newest_first
+    basic = pages("/v1/creators/cora/members", offering_id=shop["basic"]["id"], status="active")
+    assert [m["id"] for p in basic for m in p] == [newest_first[0], newest_first[2]]
+    assert pages("/v1/creators/cora/members", status="canceled") == [[]]
+    sales = pages("/v1/creators/cora/sales")
+    assert [len(p) for p in sales] == [2, 1]
+    assert [s["subscription_id"] for p in sales for s in p] == newest_first
+
+
 def test_member_and_sales_lists_take_a_constant_number_of_queries(app, client, creator, shop, signup):
     def statements(url):
         with recorded_statements(app) as seen:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import joinedload
 
 from ..accounts.models import User
 from ..common.db import insert_or_ignore
 from ..common.errors import NotFound, Unprocessable
-from ..common.pagination import paginate
+from ..common.pagination import newest_first, newest_first_params, page, paginate
 from ..creators import service as creators
 from ..creators.models import Creator
 from ..extensions import db
@@ -119,10 +120,21 @@ def list_for_user(*, user: User, limit: int, cursor: str | None) -> dict[str, An
 
 def list_sales(*, creator: Creator, limit: int, cursor: str | None) -> dict[str, Any]:
     """Money received by the creator: purchases and paid invoices, newest first."""
-    # Each sale shows its buyer: joined into the page's query, not one query per row.
+    order = (Payment.paid_at, Payment.id)
+    params = {"creator": creator.id, **newest_first_params(order, limit=limit, cursor=cursor)}
+    rows = db.session.scalars(_sales_page(after=cursor is not None), params).all()
+    return page(rows, limit=limit, key=lambda payment: (payment.paid_at, payment.id))
+
+
+@cache
+def _sales_page(*, after: bool) -> Select[Any]:
+    """Built once for each shape (with or without a cursor). Each sale shows its buyer's id
+    and name: joined into the page's query, not one query per row, and nothing else of them
+    (not their own creator profile)."""
+    buyer = joinedload(Payment.user, innerjoin=True)
     stmt = (
         select(Payment)
-        .where(Payment.creator_id == creator.id)
-        .options(joinedload(Payment.user, innerjoin=True))
+        .where(Payment.creator_id == bindparam("creator", type_=Payment.creator_id.type))
+        .options(buyer, buyer.lazyload("*"))
     )
-    return paginate(stmt, order=(Payment.paid_at, Payment.id), limit=limit, cursor=cursor)
+    return newest_first(stmt, Payment.paid_at, Payment.id, after=after)
