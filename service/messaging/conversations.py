@@ -15,6 +15,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    insert,
     or_,
     select,
     tuple_,
@@ -34,7 +35,7 @@ from ..extensions import db
 from ..followers import service as followers
 from . import signals
 from .models import Conversation, ConversationMember, Message
-from .moderation import check_not_blocked, get_live_user
+from .moderation import Blocked, block_between, check_not_blocked, get_live_user
 
 
 class CannotMessageSelf(Unprocessable):
@@ -259,27 +260,32 @@ def get_membership(*, user: User, conversation_id: uuid.UUID) -> ConversationMem
     return member
 
 
-def _membership_and_other(*, user: User, conversation_id: uuid.UUID) -> tuple[ConversationMember, uuid.UUID]:
-    """The user's side of a conversation and who is on the other side, in one statement.
-    Raises NotFound, as get_membership does."""
-    found = db.session.execute(
-        _with_other(), {"conversation": conversation_id, "user": user.id}
-    ).one_or_none()
-    if found is None:
+def _lock_sides(*, user: User, conversation_id: uuid.UUID) -> tuple[ConversationMember, uuid.UUID]:
+    """Lock both sides of a conversation the user is in, in `_lock`'s order, and read them
+    in the same statement: the user's side and who is on the other. Raises NotFound (as
+    get_membership does, having locked nothing) or Blocked, when either blocked the other."""
+    rows = db.session.execute(_sides(), {"conversation": conversation_id, "user": user.id}).all()
+    mine = [side for side, _ in rows if side.user_id == user.id]
+    if not mine:
         raise NotFound(NO_CONVERSATION)
-    return found[0], found[1]
+    if any(blocked for _, blocked in rows):
+        raise Blocked()
+    (other,) = (side.user_id for side, _ in rows if side.user_id != user.id)
+    return mine[0], other
 
 
 @cache
-def _with_other() -> Select[Any]:
+def _sides() -> Select[Any]:
     conversation = bindparam("conversation", type_=ConversationMember.conversation_id.type)
     user = bindparam("user", type_=ConversationMember.user_id.type)
-    other = aliased(ConversationMember)
-    beside = and_(other.conversation_id == ConversationMember.conversation_id, other.user_id != user)
+    mine = aliased(ConversationMember)
+    member = select(mine.user_id).where(mine.conversation_id == conversation, mine.user_id == user).exists()
     return (
-        select(ConversationMember, other.user_id)
-        .join(other, beside)
-        .where(ConversationMember.conversation_id == conversation, ConversationMember.user_id == user)
+        # Each side: has it blocked the user, or the user it? (Never true of the user's own.)
+        select(ConversationMember, block_between(ConversationMember.user_id, user))
+        .where(ConversationMember.conversation_id == conversation, member)
+        .order_by(ConversationMember.conversation_id, ConversationMember.user_id)
+        .with_for_update(of=ConversationMember)
     )
 
 
@@ -293,6 +299,7 @@ def _lock(conversation_ids: list[uuid.UUID]) -> None:
 # cost more than running it, and a message takes several. Updates go to the table, not
 # the entity: no ORM bookkeeping of what the session holds.
 _MEMBERS = cast(Table, ConversationMember.__table__)
+_INSERT_MESSAGE = insert(cast(Table, Message.__table__))
 
 
 @cache
@@ -321,6 +328,11 @@ def deliver(conversation_ids: list[uuid.UUID], message_ids: list[uuid.UUID], *, 
     Exact under concurrency: each side's counter moves by one atomic UPDATE, under the lock
     `mark_read` takes before it recounts."""
     _lock(conversation_ids)
+    _deliver_locked(conversation_ids, message_ids, at=at)
+
+
+def _deliver_locked(conversation_ids: list[uuid.UUID], message_ids: list[uuid.UUID], *, at: datetime) -> None:
+    """`deliver`, for a caller that holds the conversations' lock already."""
     db.session.execute(
         _deliver_statement(), {"conversations": conversation_ids, "messages": message_ids, "at": at}
     )
@@ -389,13 +401,22 @@ def _advance_statement() -> Any:
 
 
 def send_message(*, user: User, conversation_id: uuid.UUID, body: str) -> Message:
-    """Post a text message; the sender has read everything up to it. Raises NotFound, Blocked."""
-    member, recipient_id = _membership_and_other(user=user, conversation_id=conversation_id)
-    check_not_blocked(user.id, recipient_id)
-    message = Message(conversation_id=conversation_id, sender_id=user.id, kind="text", body=body)
-    db.session.add(message)
-    db.session.flush()
-    deliver([conversation_id], [message.id], at=message.created_at)
+    """Post a text message; the sender has read everything up to it. Raises NotFound, Blocked.
+
+    The message is returned as written, outside the session: the database adds nothing to
+    it, so answering it reads nothing back after the commit."""
+    member, recipient_id = _lock_sides(user=user, conversation_id=conversation_id)
+    message = Message(
+        id=uuid.uuid4(),
+        conversation_id=conversation_id,
+        sender_id=user.id,
+        kind="text",
+        body=body,
+        created_at=clock.utcnow(),
+    )
+    # Written as a plain row: the session need not track a message it never changes.
+    db.session.execute(_INSERT_MESSAGE, {c.key: getattr(message, c.key) for c in _INSERT_MESSAGE.table.c})
+    _deliver_locked([conversation_id], [message.id], at=message.created_at)
     _advance_marker(member, message)
     signals.message_sent.send(message, recipient_id=recipient_id)
     return message

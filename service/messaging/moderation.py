@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, or_, select
+from sqlalchemy import and_, delete, exists, or_, select
 
 from ..accounts.models import User
 from ..common.db import insert_or_ignore
@@ -49,16 +49,8 @@ def block_between(user_id: Any, other_id: Any) -> Any:
 
 def check_not_blocked(user_id: uuid.UUID, other_id: uuid.UUID) -> None:
     """Raises Blocked when either user blocked the other."""
-    if db.session.scalar(_EITHER_BLOCKED, {"one": user_id, "other": other_id}):
+    if db.session.scalar(select(block_between(user_id, other_id))):
         raise Blocked()
-
-
-# Built once: every message sent asks it.
-_EITHER_BLOCKED = select(
-    block_between(
-        bindparam("one", type_=Block.blocker_id.type), bindparam("other", type_=Block.blocked_id.type)
-    )
-)
 
 
 def block(*, user: User, user_id: uuid.UUID) -> None:
