@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
@@ -30,7 +30,6 @@ from ..accounts.models import User
 from ..billing import signals as billing
 from ..billing.models import FINAL_STATUSES, Payment, Purchase, Subscription
 from ..common import clock
-from ..common.db import insert_or_ignore
 from ..common.errors import Unprocessable
 from ..creators.models import Creator
 from ..extensions import db
@@ -91,20 +90,22 @@ def record(
 def _take_numbers(session: Session, creator_id: uuid.UUID, count: int) -> int:
     """Reserve the creator's next `count` event numbers; the last one. The counter row stays
     locked until the commit."""
-    params = {"creator": creator_id, "count": count}
-    last = session.execute(_ADVANCE, params).scalar()
-    if last is None:  # the creator's first event: a row to count from, whoever makes it
-        insert_or_ignore(session, EventSequence, {"creator_id": creator_id, "last_seq": 0})
-        last = session.execute(_ADVANCE, params).scalar_one()
-    return int(last)
+    return int(session.execute(_TAKE_NUMBERS, {"creator": creator_id, "count": count}).scalar_one())
 
 
-# An UPDATE, not an upsert: SQLAlchemy compiles its ON CONFLICT statements afresh each time.
-_ADVANCE = (
-    update(cast(Table, EventSequence.__table__))
-    .where(EventSequence.creator_id == bindparam("creator", type_=EventSequence.creator_id.type))
-    .values(last_seq=EventSequence.last_seq + bindparam("count", type_=EventSequence.last_seq.type))
-    .returning(EventSequence.last_seq)
+# As text: SQLAlchemy compiles its ON CONFLICT statements afresh on every execution, and
+# every transaction with an event runs this. PostgreSQL and SQLite read the same SQL.
+_TAKE_NUMBERS = (
+    text(
+        "INSERT INTO event_sequences (creator_id, last_seq) VALUES (:creator, :count)"
+        " ON CONFLICT (creator_id) DO UPDATE SET last_seq = event_sequences.last_seq + excluded.last_seq"
+        " RETURNING last_seq"
+    )
+    .bindparams(
+        bindparam("creator", type_=EventSequence.creator_id.type),
+        bindparam("count", type_=EventSequence.last_seq.type),
+    )
+    .columns(EventSequence.last_seq)
 )
 
 
