@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import threading
 
+from sqlalchemy.engine.default import CACHE_HIT
+
 from .conftest import assert_problem, request_statements
 
 
@@ -125,6 +127,19 @@ def test_follow_and_unfollow_take_the_same_statements_for_1_or_30_followers(
         f"{thirty} for 30 followers, the last following 6"
     )
     assert one == thirty
+
+
+def test_follow_and_unfollow_compile_no_statement_after_the_first(app, client, creator, signup):
+    """Following is a hot path, with its analytics and event bookkeeping: each statement comes
+    from SQLAlchemy's compiled cache rather than compiled again."""
+    first = signup()
+    assert follow(client, first).status_code == 204 and unfollow(client, first).status_code == 204
+    fan = signup()
+    with request_statements(app, lambda _conn, sql, context: (context.cache_hit, sql)) as seen:
+        assert follow(client, fan).status_code == 204
+        assert unfollow(client, fan).status_code == 204
+    compiled = [sql for hit, sql in seen if hit is not CACHE_HIT]
+    assert seen and not compiled, compiled
 
 
 def test_no_content_answers_carry_no_body_type(client, creator, alice):

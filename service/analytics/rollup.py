@@ -45,14 +45,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..billing import signals as billing_signals
 from ..billing.models import FINAL_STATUSES, Payment, Subscription
 from ..billing.rules import ACCESS_RULE
 from ..catalog.models import Price
 from ..common import clock
+from ..common.db import insert_or_add, insert_or_ignore
 from ..creators.models import Creator
 from ..extensions import db
 from ..followers import signals as followers_signals
@@ -141,19 +140,9 @@ def contribution(row: Any, *, amount: int, months: int, price_since: datetime | 
 # Writing day rows ------------------------------------------------------------------
 
 
-def _insert_stmt(model: Any) -> Any:
-    insert_ = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    return insert_(model.__table__)
-
-
 def _upsert(model: Any, key: dict[str, Any], deltas: dict[str, int]) -> None:
     """INSERT the row, or add the deltas to it: atomic, so parallel writers lose nothing."""
-    table = model.__table__
-    stmt = _insert_stmt(model).values(**key, **deltas)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(key), set_={name: table.c[name] + stmt.excluded[name] for name in deltas}
-    )
-    db.session.execute(stmt)
+    insert_or_add(db.session, model, key, deltas)
 
 
 Days = dict[tuple[date, int], Counter[str]]
@@ -331,8 +320,7 @@ def book_customer(
     key = {"creator_id": creator_id, "user_id": user_id}
     # The first change of a customer inserts its row; a concurrent one waits for it, then reads it.
     new = changed(NOBODY)
-    stmt = _insert_stmt(AnalyticsCustomer).values(**key, **new).on_conflict_do_nothing()
-    if db.session.execute(stmt.returning(AnalyticsCustomer.user_id)).first() is not None:
+    if insert_or_ignore(db.session, AnalyticsCustomer, {**key, **new}):
         old = NOBODY
     else:
         columns = [getattr(AnalyticsCustomer, name) for name in CUSTOMER_FIELDS]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, Table, TextualSelect, TypeDecorator, bindparam, text
+from sqlalchemy import DateTime, FromClause, MetaData, Table, TextualSelect, TypeDecorator, bindparam, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, registry, scoped_session
@@ -81,14 +81,21 @@ def insert_or_ignore(
     that a unique constraint allows only once.
     """
     table = model.__table__
+    values = _with_defaults(table, values)
+    dialect = session.get_bind().dialect
+    stmt = _insert_or_ignore_statement(dialect.identifier_preparer, table, tuple(values))
+    return session.execute(stmt, values).first() is not None
+
+
+def _with_defaults(table: FromClause, values: dict[str, Any]) -> dict[str, Any]:
+    """The values with the columns' Python-side defaults (a new id among them) filled in,
+    as an ORM or Core insert would."""
     values = {"id": uuid.uuid4(), **values} if "id" in table.c else dict(values)
     for column in table.c:
         default = column.default
         if column.name not in values and default is not None:
             values[column.name] = default.arg(None) if default.is_callable else default.arg
-    dialect = session.get_bind().dialect
-    stmt = _insert_or_ignore_statement(dialect.identifier_preparer, table, tuple(values))
-    return session.execute(stmt, values).first() is not None
+    return values
 
 
 @cache
@@ -108,3 +115,43 @@ def _insert_or_ignore_statement(
     sql = f"{into} ON CONFLICT DO NOTHING RETURNING {quoting.quote(key.name)}"
     binds = (bindparam(name, type_=table.c[name].type) for name in names)
     return text(sql).bindparams(*binds).columns(key)
+
+
+def insert_or_add(
+    session: Session | scoped_session[Any], model: type[Base], key: dict[str, Any], deltas: dict[str, Any]
+) -> Any:
+    """INSERT the row of `key` with `deltas` as its values, or add the deltas to the row
+    there (`x = x + delta`): atomic on both backends, so parallel writers lose nothing.
+    Returns the delta columns as they now are."""
+    table = model.__table__
+    values = _with_defaults(table, {**key, **deltas})
+    dialect = session.get_bind().dialect
+    stmt = _insert_or_add_statement(
+        dialect.identifier_preparer, table, tuple(values), tuple(key), tuple(deltas)
+    )
+    return session.execute(stmt, values).one()
+
+
+@cache
+def _insert_or_add_statement(
+    quoting: IdentifierPreparer,
+    table: Table,
+    names: tuple[str, ...],
+    keys: tuple[str, ...],
+    deltas: tuple[str, ...],
+) -> TextualSelect:
+    # Text for the reason _insert_or_ignore_statement gives; the same quoting and binds.
+    name, into = quoting.format_table(table), ", ".join(quoting.quote(n) for n in names)
+    values = ", ".join(":" + n for n in names)
+    target = ", ".join(quoting.quote(n) for n in keys)
+    add = ", ".join(
+        f"{quoting.quote(n)} = {name}.{quoting.quote(n)} + excluded.{quoting.quote(n)}" for n in deltas
+    )
+    back = ", ".join(quoting.quote(n) for n in deltas)
+    # Names from our own table, quoted by the dialect; every value is bound.
+    sql = (
+        f"INSERT INTO {name} ({into}) VALUES ({values})"  # noqa: S608
+        f" ON CONFLICT ({target}) DO UPDATE SET {add} RETURNING {back}"
+    )
+    binds = (bindparam(n, type_=table.c[n].type) for n in names)
+    return text(sql).bindparams(*binds).columns(*(table.c[n] for n in deltas))

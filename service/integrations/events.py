@@ -22,7 +22,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from ..accounts.models import User
 from ..billing import signals as billing
 from ..billing.models import FINAL_STATUSES, Payment, Purchase, Subscription
 from ..common import clock
+from ..common.db import insert_or_add
 from ..common.errors import Unprocessable
 from ..creators.models import Creator
 from ..extensions import db
@@ -90,23 +91,9 @@ def record(
 def _take_numbers(session: Session, creator_id: uuid.UUID, count: int) -> int:
     """Reserve the creator's next `count` event numbers; the last one. The counter row stays
     locked until the commit."""
-    return int(session.execute(_TAKE_NUMBERS, {"creator": creator_id, "count": count}).scalar_one())
-
-
-# As text: SQLAlchemy compiles its ON CONFLICT statements afresh on every execution, and
-# every transaction with an event runs this. PostgreSQL and SQLite read the same SQL.
-_TAKE_NUMBERS = (
-    text(
-        "INSERT INTO event_sequences (creator_id, last_seq) VALUES (:creator, :count)"
-        " ON CONFLICT (creator_id) DO UPDATE SET last_seq = event_sequences.last_seq + excluded.last_seq"
-        " RETURNING last_seq"
+    return int(
+        insert_or_add(session, EventSequence, {"creator_id": creator_id}, {"last_seq": count}).last_seq
     )
-    .bindparams(
-        bindparam("creator", type_=EventSequence.creator_id.type),
-        bindparam("count", type_=EventSequence.last_seq.type),
-    )
-    .columns(EventSequence.last_seq)
-)
 
 
 @sa_event.listens_for(Session, "before_commit")
