@@ -454,18 +454,18 @@ def _members_page(*, status: bool, offering: bool, after: bool) -> Select[Any]:
     Only the subscriber is joined in: every row's creator is the page's owner, whom the
     session holds already, so the lazy load of `creator` is answered from the session
     (no SQL) instead of 30 columns read again on each of the rows."""
-    stmt = select(Subscription).where(Subscription.creator_id == bindparam("creator", type_=_ID))
+    creator = bindparam("creator", type_=Subscription.creator_id.type)
+    stmt = select(Subscription).where(Subscription.creator_id == creator)
     if status:
         stmt = stmt.where(Subscription.status == bindparam("status", type_=Subscription.status.type))
     if offering:
-        stmt = stmt.where(Subscription.offering_id == bindparam("offering", type_=_ID))
+        stmt = stmt.where(
+            Subscription.offering_id == bindparam("offering", type_=Subscription.offering_id.type)
+        )
     # Nothing else of the subscriber is shown (their own creator profile): not joined in.
     subscriber = joinedload(Subscription.user, innerjoin=True)
     stmt = stmt.options(subscriber, subscriber.lazyload("*"))
     return newest_first(stmt, Subscription.created_at, Subscription.id, after=after)
-
-
-_ID = Subscription.id.type
 
 
 def cancel_all_for_user(user_id: str) -> None:
