@@ -173,6 +173,15 @@ def test_feed_shows_followed_and_member_creators_newest_first(
     assert [p["creator"]["handle"] for p in posts] == ["dan", "cora", "dan", "cora"]
 
 
+def test_feed_lists_a_post_once_for_a_member_who_also_follows(client, signup, creator, tiers):
+    account, _ = member(client, signup, tiers, "basic")
+    assert client.post("/v1/creators/cora/follow", headers=account.headers).status_code == 204
+    one_of_each(client, creator, tiers)
+    posts = feed(client, account.headers)["data"]
+    assert [p["visibility"] for p in posts] == list(reversed(VISIBILITIES))
+    assert_unlocked_exactly(posts, READABLE["member of another tier"])
+
+
 def test_feed_needs_a_login(client):
     assert_problem(client.get("/v1/feed"), 401)
 

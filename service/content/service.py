@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, true, union
+from sqlalchemy import Select, bindparam, func, literal, select, true, union_all
 from sqlalchemy.orm import aliased, contains_eager
 
 from ..accounts.models import User
@@ -66,8 +66,11 @@ def _tiers(viewer: User, creator_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozen
     return {creator_id: frozenset(str(t) for t in tiers) for creator_id, tiers in held.items()}
 
 
-def standings(*, viewer: User | None, of: Iterable[Creator]) -> dict[uuid.UUID, Standing]:
-    """The viewer's standing with each creator: two queries however many creators."""
+def standings(
+    *, viewer: User | None, of: Iterable[Creator], followed: set[uuid.UUID] | None = None
+) -> dict[uuid.UUID, Standing]:
+    """The viewer's standing with each creator: two queries however many creators, one
+    when the caller read `followed` (of these creators, those the viewer follows) already."""
     by_id = {c.id: c for c in of}
     if viewer is None:
         return {creator_id: Standing() for creator_id in by_id}
@@ -75,7 +78,9 @@ def standings(*, viewer: User | None, of: Iterable[Creator]) -> dict[uuid.UUID, 
     others = [cid for cid in by_id if cid not in owned]
     if not others:
         return {cid: Standing(owner=True) for cid in owned}
-    followed, tiers = _followed(viewer, others), _tiers(viewer, others)
+    if followed is None:
+        followed = _followed(viewer, others)
+    tiers = _tiers(viewer, others)
     return {
         cid: Standing(owner=cid in owned, following=cid in followed, tiers=tiers.get(cid, frozenset()))
         for cid in by_id
@@ -91,9 +96,12 @@ class PostView:
     readable: bool = False
 
 
-def seen_by(posts: Sequence[Post], *, viewer: User | None) -> list[PostView]:
+def seen_by(
+    posts: Sequence[Post], *, viewer: User | None, followed: set[uuid.UUID] | None = None
+) -> list[PostView]:
     """Each post as this viewer may see it: readable, or a teaser."""
-    by_creator = standings(viewer=viewer, of={p.creator_id: p.creator for p in posts}.values())
+    creators_of = {p.creator_id: p.creator for p in posts}.values()
+    by_creator = standings(viewer=viewer, of=creators_of, followed=followed)
     return [PostView(post, readable=may_read(post, by_creator[post.creator_id])) for post in posts]
 
 
@@ -134,10 +142,12 @@ def _with_creator(stmt: Select[Any], post: Any) -> Select[Any]:
     )
 
 
-def _page(rows: Sequence[Post], *, viewer: User | None, limit: int) -> dict[str, Any]:
+def _page(
+    rows: Sequence[Post], *, viewer: User | None, limit: int, followed: set[uuid.UUID] | None = None
+) -> dict[str, Any]:
     """A page of posts, newest first, each unlocked or left a teaser for the viewer."""
     result = page(rows, limit=limit, key=lambda p: (p.created_at, p.id))
-    result["data"] = seen_by(result["data"], viewer=viewer)
+    result["data"] = seen_by(result["data"], viewer=viewer, followed=followed)
     return result
 
 
@@ -158,19 +168,29 @@ def feed(*, user: User, limit: int, cursor: str | None) -> dict[str, Any]:
     # An app's entitlements are one object for its lifetime: a key by identity.
     answers = current_entitlements()
     stmt = _feed_statement(answers, postgresql, after=cursor is not None)  # type: ignore[arg-type]
-    return _page(db.session.scalars(stmt, params).all(), viewer=user, limit=limit)
+    rows = db.session.execute(stmt, params).all()
+    # Whom the viewer follows comes with each post, from the snapshot that chose the posts.
+    followed = {post.creator_id for post, follows in rows if follows}
+    return _page([post for post, _ in rows], viewer=user, limit=limit, followed=followed)
 
 
 @cache
 def _feed_statement(entitlements: Entitlements, lateral: bool, *, after: bool) -> Select[Any]:
     """The feed's query, built once for each shape: the viewer, the row count and the
     cursor are bound parameters (`viewer`, `rows`, `after_at` and `after_id`), since
-    building it cost about as much as running it."""
+    building it cost about as much as running it. Each row is a post and whether the
+    viewer follows its creator (1 or 0)."""
     viewer: Any = bindparam("viewer")
-    followed = select(Follow.creator_id).where(Follow.user_id == viewer)
-    sources = union(followed, entitlements.creators_joined(viewer)).subquery("sources")
+    followed = select(Follow.creator_id, literal(1).label("follows")).where(Follow.user_id == viewer)
+    joined = entitlements.creators_joined(viewer).add_columns(literal(0).label("follows"))
+    both = union_all(followed, joined).subquery("both")
+    sources = (
+        select(both.c.creator_id, func.max(both.c.follows).label("follows"))
+        .group_by(both.c.creator_id)
+        .subquery("sources")
+    )
     if not lateral:  # SQLite has no LATERAL
-        stmt = select(Post).where(Post.creator_id.in_(select(sources.c.creator_id)))
+        stmt = select(Post, sources.c.follows).join(sources, sources.c.creator_id == Post.creator_id)
         return newest_first(_with_creator(stmt, Post), Post.created_at, Post.id, after=after)
     # Each creator's newest posts past the cursor, from one short range scan of
     # ix_posts_creator_created per creator; the page is the newest of those. This
@@ -178,5 +198,5 @@ def _feed_statement(entitlements: Entitlements, lateral: bool, *, after: bool) -
     each = select(Post).where(Post.creator_id == sources.c.creator_id)
     newest = newest_first(each, Post.created_at, Post.id, after=after).lateral("newest")
     post = aliased(Post, newest)
-    stmt = _with_creator(select(post).select_from(sources).join(newest, true()), post)
+    stmt = _with_creator(select(post, sources.c.follows).select_from(sources).join(newest, true()), post)
     return newest_first(stmt, post.created_at, post.id, after=after)
