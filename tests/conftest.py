@@ -31,6 +31,7 @@ from flask import Flask, has_request_context
 from flask.testing import FlaskClient
 from sqlalchemy import event as sqla_event
 from sqlalchemy import make_url, select, text
+from sqlalchemy.engine.default import CACHE_HIT
 from sqlalchemy.orm import Session
 
 from service import create_app, jobs
@@ -417,3 +418,14 @@ def request_statements(
         app.extensions[QUEUE] = queue
         queue.hand_over(held)
         jobs.wait_idle(app)
+
+
+@contextlib.contextmanager
+def compiled_anew(app: Flask) -> Iterator[list[str]]:
+    """The SQL of the block's requests that SQLAlchemy compiled afresh instead of taking it
+    from its compiled cache (filled when the block ends, which must have run some SQL)."""
+    compiled: list[str] = []
+    with request_statements(app, lambda _conn, sql, context: (context.cache_hit, sql)) as seen:
+        yield compiled
+    assert seen, "the block ran no SQL"
+    compiled.extend(sql for hit, sql in seen if hit is not CACHE_HIT)

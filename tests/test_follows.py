@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy.engine.default import CACHE_HIT
-
-from .conftest import assert_problem, request_statements
+from .conftest import assert_problem, compiled_anew, request_statements
 
 
 def follow(client, account, handle="cora"):
@@ -135,11 +133,10 @@ def test_follow_and_unfollow_compile_no_statement_after_the_first(app, client, c
     first = signup()
     assert follow(client, first).status_code == 204 and unfollow(client, first).status_code == 204
     fan = signup()
-    with request_statements(app, lambda _conn, sql, context: (context.cache_hit, sql)) as seen:
+    with compiled_anew(app) as compiled:
         assert follow(client, fan).status_code == 204
         assert unfollow(client, fan).status_code == 204
-    compiled = [sql for hit, sql in seen if hit is not CACHE_HIT]
-    assert seen and not compiled, compiled
+    assert not compiled, compiled
 
 
 def test_no_content_answers_carry_no_body_type(client, creator, alice):

@@ -6,14 +6,13 @@ from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, or_, select, tuple_
-from sqlalchemy.engine.default import CACHE_HIT
 
 from service.billing.signals import purchase_completed
 from service.extensions import db, limiter
 from service.messaging.models import Conversation, ConversationMember, Message
 
 from .concurrency import run_parallel
-from .conftest import assert_problem, recorded_statements, request_statements
+from .conftest import assert_problem, compiled_anew, recorded_statements, request_statements
 from .fake_memberships import fake_memberships
 
 
@@ -380,10 +379,9 @@ def test_a_message_compiles_no_statement_after_the_first(app, client, creator, a
     send(client, alice, chat["id"], "first")
     send(client, creator, chat["id"], "welcome")
     for account in (alice, creator):
-        with request_statements(app, lambda _conn, sql, context: (context.cache_hit, sql)) as seen:
+        with compiled_anew(app) as compiled:
             assert send(client, account, chat["id"], "again").status_code == 201
-        compiled = [sql for hit, sql in seen if hit is not CACHE_HIT]
-        assert seen and not compiled, compiled
+        assert not compiled, compiled
 
 
 def test_unread_counts_drop_as_messages_are_read(client, creator, alice, bob, chat):

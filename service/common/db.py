@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import DateTime, FromClause, MetaData, Table, TextualSelect, TypeDecorator, bindparam, text
@@ -80,11 +80,24 @@ def insert_or_ignore(
     Atomic on both backends, so concurrent requests cannot both "create" a row
     that a unique constraint allows only once.
     """
+    return bool(insert_rows_or_ignore(session, model, [values]))
+
+
+def insert_rows_or_ignore(
+    session: Session | scoped_session[Any], model: type[Base], rows: list[dict[str, Any]]
+) -> list[Any]:
+    """`insert_or_ignore` of several rows (with the same columns) in one statement; the
+    primary keys of the rows that went in."""
+    if not rows:
+        return []
     table = model.__table__
-    values = _with_defaults(table, values)
+    rows = [_with_defaults(table, row) for row in rows]
+    names = tuple(rows[0])
+    assert all(tuple(row) == names for row in rows), "rows of one insert name the same columns"
     dialect = session.get_bind().dialect
-    stmt = _insert_or_ignore_statement(dialect.identifier_preparer, table, tuple(values))
-    return session.execute(stmt, values).first() is not None
+    stmt = _insert_or_ignore_statement(dialect.identifier_preparer, table, names, len(rows))
+    params = {f"{name}_{i}": row[name] for i, row in enumerate(rows) for name in names}
+    return list(session.execute(stmt, params).all())
 
 
 def _with_defaults(table: FromClause, values: dict[str, Any]) -> dict[str, Any]:
@@ -98,23 +111,23 @@ def _with_defaults(table: FromClause, values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-@cache
+@lru_cache(maxsize=512)
 def _insert_or_ignore_statement(
-    quoting: IdentifierPreparer, table: Table, names: tuple[str, ...]
+    quoting: IdentifierPreparer, table: Table, names: tuple[str, ...], count: int
 ) -> TextualSelect:
     # SQLAlchemy compiles its dialects' own ON CONFLICT inserts afresh on every execution
     # (they are not cacheable): a large part of a webhook's intake. As text with
-    # typed binds it is compiled once per table and column set; PostgreSQL and SQLite
-    # (3.35+) read the same SQL. RETURNING tells reliably whether a row went in (rowcount
-    # is -1 under psycopg here).
-    key = table.primary_key.columns.values()[0]
+    # typed binds it is compiled once per table, column set and row count; PostgreSQL and
+    # SQLite (3.35+) read the same SQL. RETURNING tells reliably which rows went in
+    # (rowcount is -1 under psycopg here).
+    keys = table.primary_key.columns.values()
     columns = ", ".join(quoting.quote(name) for name in names)
-    values = ", ".join(":" + name for name in names)
+    values = ", ".join("(" + ", ".join(f":{name}_{i}" for name in names) + ")" for i in range(count))
     # Names from our own table, quoted by the dialect; every value is bound.
-    into = f"INSERT INTO {quoting.format_table(table)} ({columns}) VALUES ({values})"  # noqa: S608
-    sql = f"{into} ON CONFLICT DO NOTHING RETURNING {quoting.quote(key.name)}"
-    binds = (bindparam(name, type_=table.c[name].type) for name in names)
-    return text(sql).bindparams(*binds).columns(key)
+    into = f"INSERT INTO {quoting.format_table(table)} ({columns}) VALUES {values}"  # noqa: S608
+    sql = f"{into} ON CONFLICT DO NOTHING RETURNING {', '.join(quoting.quote(k.name) for k in keys)}"
+    binds = (bindparam(f"{name}_{i}", type_=table.c[name].type) for i in range(count) for name in names)
+    return text(sql).bindparams(*binds).columns(*keys)
 
 
 def insert_or_add(

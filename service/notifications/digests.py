@@ -18,7 +18,7 @@ from sqlalchemy import delete, select, tuple_
 from .. import jobs
 from ..accounts.models import User
 from ..common import clock
-from ..common.db import insert_ignoring_conflicts, insert_or_ignore
+from ..common.db import insert_rows_or_ignore
 from ..creators.models import Creator
 from ..extensions import db
 from ..messaging.models import Broadcast, ConversationMember, Message
@@ -42,12 +42,7 @@ def _open_periods(kind: str, opened: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]
         {"user_id": u, "conversation_id": c, "kind": kind, "first_message_id": m, "due_at": due}
         for u, c, m in opened
     ]
-    new: list[Any]
-    if len(rows) == 1:  # a direct message: the one-row insert is compiled once, not each time
-        new = [opened[0][:2]] if insert_or_ignore(db.session, PendingDigest, rows[0]) else []
-    else:
-        stmt = insert_ignoring_conflicts(db.session, PendingDigest).values(rows)
-        new = list(db.session.execute(stmt.returning(PendingDigest.user_id, PendingDigest.conversation_id)))
+    new = insert_rows_or_ignore(db.session, PendingDigest, rows)  # their (user, conversation)
     if new:
         jobs.enqueue(send_digests, [[str(u), str(c)] for u, c in new], delay=_period())
     return new
