@@ -222,6 +222,7 @@ def _routes(port: int, env: dict[str, str], database_url: str) -> list[Route]:
         Route("follow / unfollow, big", follow, lua=alternate),
         Route("feed", "/v1/feed", headers=fan),
         Route("conversations, big creator", "/v1/conversations", headers=owner),
+        Route("unread badge, big creator", "/v1/me/unread", headers=owner),
         Route("messages page 1 (20 000-message conversation)", message, headers=owner),
         Route(
             "messages deep (3/4 in)",

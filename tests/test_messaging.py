@@ -5,10 +5,12 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import func, or_, select, tuple_
+from sqlalchemy import func, or_, select, text, tuple_
+from sqlalchemy.dialects.postgresql import psycopg
 
 from service.billing.signals import purchase_completed
 from service.extensions import db, limiter
+from service.messaging import conversations
 from service.messaging.models import Conversation, ConversationMember, Message
 
 from .concurrency import run_parallel
@@ -417,6 +419,24 @@ def _unread_from_scratch(app, conversation_id) -> dict[uuid.UUID, tuple[int, int
             )
             found[m.user_id] = (m.unread_count, db.session.scalar(fresh))
         return found
+
+
+def test_the_unread_badge_reads_only_conversations_with_unread_messages(app, creator, postgres_only):
+    """Its statement carries the partial index's condition as written, so even the plan
+    kept for every user (psycopg prepares a statement it runs often) reads the index
+    alone; with a bound 0 in its place, that plan could not use the index at all."""
+    numbered = conversations._UNREAD_TOTAL.compile(dialect=psycopg.dialect(paramstyle="numeric_dollar"))
+    values = {**numbered.params, "user": uuid.UUID(creator.id)}
+    # EXECUTE takes no bound parameters of its own: its values are written out.
+    arguments = ", ".join(f"'{values[name]}'" for name in numbered.positiontup or ())
+    with app.app_context():
+        db.session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        db.session.execute(text("SET LOCAL enable_seqscan = off"))
+        db.session.execute(text(f"PREPARE unread_badge AS {numbered}"))
+        plan = db.session.scalars(text(f"EXPLAIN EXECUTE unread_badge({arguments})")).all()
+        db.session.execute(text("DEALLOCATE unread_badge"))
+        db.session.rollback()
+    assert any("Index Only Scan using ix_conversation_members_unread" in line for line in plan), plan
 
 
 def test_unread_counters_stay_exact_under_parallel_sends_and_reads(

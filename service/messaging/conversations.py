@@ -18,6 +18,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
@@ -34,7 +35,7 @@ from ..creators.models import Creator
 from ..extensions import db
 from ..followers import service as followers
 from . import signals
-from .models import Conversation, ConversationMember, Message
+from .models import HAS_UNREAD, Conversation, ConversationMember, Message
 from .moderation import Blocked, block_between, check_not_blocked, get_live_user
 
 
@@ -463,10 +464,16 @@ def mark_read(*, user: User, conversation_id: uuid.UUID, message_id: uuid.UUID) 
     _advance_marker(member, message)
 
 
+# The partial index's own condition, as text: a bound 0 would not let the planner use it.
+_UNREAD_TOTAL = select(func.sum(ConversationMember.unread_count)).where(
+    ConversationMember.user_id == bindparam("user", type_=ConversationMember.user_id.type),
+    text(HAS_UNREAD),
+)
+
+
 def count_unread(*, user: User) -> int:
     """Unread messages over all the user's conversations, for a badge."""
-    stmt = select(func.sum(ConversationMember.unread_count)).where(ConversationMember.user_id == user.id)
-    return db.session.scalar(stmt) or 0
+    return db.session.scalar(_UNREAD_TOTAL, {"user": user.id}) or 0
 
 
 @purchase_completed.connect

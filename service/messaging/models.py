@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..common.db import Base, CreatedMixin, IdMixin
@@ -11,6 +11,7 @@ from ..common.db import Base, CreatedMixin, IdMixin
 KINDS = ("text", "system", "broadcast")
 AUDIENCES = ("followers", "members", "tiers")
 NOTHING_READ = (datetime(1970, 1, 1, tzinfo=UTC), uuid.UUID(int=0))
+HAS_UNREAD = "unread_count > 0"
 
 
 class Conversation(IdMixin, CreatedMixin, Base):
@@ -35,6 +36,15 @@ class ConversationMember(Base):
     __table_args__ = (
         # The conversation list is one range scan of this index, newest activity first.
         Index("ix_conversation_members_user_activity", "user_id", "last_message_at", "conversation_id"),
+        # The unread badge reads only the conversations with something unread, from the
+        # index alone: a creator with thousands of conversations, all read, reads none.
+        Index(
+            "ix_conversation_members_unread",
+            "user_id",
+            "unread_count",
+            postgresql_where=text(HAS_UNREAD),
+            sqlite_where=text(HAS_UNREAD),
+        ),
     )
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(
