@@ -9,8 +9,9 @@ The database must hold `bench.seed`'s data set; each run VACUUM ANALYZEs it
 first. Redis comes from REDIS_URL, or a private redis-server on a free port. The
 Stripe webhook is only verified with the Stripe gateway, which checkout cannot use
 offline, so the routes run on a server with the simulated gateway and the webhook
-on a second one with a test secret; /healthz is measured first (on the first) and last (on the second). Every
-route is requested once before it is measured and must answer 2xx (or 304).
+on a second one with a test secret; /healthz is measured first (on the first) and
+last (on the second). Every route is requested once before it is measured and must
+answer 2xx (or 304).
 
 Throughput counts only answers below 400 and excludes socket errors; both kinds of
 error are shown in their own columns. A run whose two baselines differ by more
