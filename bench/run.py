@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from bench.seed import BIG_HANDLE, PASSWORD, SMALL_HANDLE, user_email
 
@@ -165,13 +165,17 @@ def _cursor(env: dict[str, str], values: tuple[object, ...]) -> str:
         return encode_cursor(values)
 
 
+def _engine(database_url: str) -> Engine:
+    return create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+
+
 def _vacuum(database_url: str) -> None:
     """Start from the tables as autovacuum keeps them. Every run writes (follows, messages,
     webhook events); on a server without autovacuum (this machine's runs without it) the
     dead rows and stale visibility maps of one run are still there in the next, and the
     planner's estimates drift with them: the unread badge's index-only scan lost to a
     5 000-row scan after a few runs."""
-    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = _engine(database_url)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("SET statement_timeout = 0"))
         conn.execute(text("VACUUM ANALYZE"))
@@ -179,7 +183,7 @@ def _vacuum(database_url: str) -> None:
 
 
 def _routes(port: int, env: dict[str, str], database_url: str) -> list[Route]:
-    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    engine = _engine(database_url)
     with engine.connect() as conn:
         creators = conn.scalar(text("SELECT count(*) FROM creators"))
         conversation = conn.scalar(text("SELECT md5('conversation1')::uuid"))

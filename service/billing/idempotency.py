@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, delete, select, update
 
 from ..accounts.auth import current_user
 from ..common import clock
-from ..common.db import insert_ignoring_conflicts
+from ..common.db import insert_or_ignore
 from ..common.errors import Conflict, Unprocessable
 from ..extensions import db
 from .models import IdempotentRequest
@@ -107,12 +107,17 @@ def _claim(*, user_id: uuid.UUID, key: str, fingerprint: str) -> IdempotentReque
     # An expired row counts as absent. It goes in the claim's own transaction, so a
     # concurrent request sees the old row or the new claim, never a free key.
     db.session.execute(delete(IdempotentRequest).where(_this_key(user_id, key), _expired(now)))
-    claim = (
-        insert_ignoring_conflicts(db.session, IdempotentRequest)
-        .values(user_id=user_id, key=key, fingerprint=fingerprint, state="in_progress", created_at=now)
-        .returning(IdempotentRequest.id)
+    claimed = insert_or_ignore(
+        db.session,
+        IdempotentRequest,
+        {
+            "user_id": user_id,
+            "key": key,
+            "fingerprint": fingerprint,
+            "state": "in_progress",
+            "created_at": now,
+        },
     )
-    claimed = db.session.execute(claim).first() is not None
     db.session.commit()
     if claimed:
         return None

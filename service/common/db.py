@@ -67,7 +67,9 @@ class CreatedMixin:
 
 
 def insert_ignoring_conflicts(session: Session | scoped_session[Any], model: type[Base]) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING in the session's database dialect."""
+    """INSERT … ON CONFLICT DO NOTHING in the session's database dialect, for batches of
+    any size (executemany, or `.values(rows)`); compiled on every execution, so a request's
+    own few rows go through `insert_or_ignore` / `insert_rows_or_ignore` instead."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     return insert(model).on_conflict_do_nothing()
 
@@ -87,7 +89,8 @@ def insert_rows_or_ignore(
     session: Session | scoped_session[Any], model: type[Base], rows: list[dict[str, Any]]
 ) -> list[Any]:
     """`insert_or_ignore` of several rows (with the same columns) in one statement; the
-    primary keys of the rows that went in."""
+    primary keys of the rows that went in. Compiled once per row count: for the few rows of
+    one request, not for batches (`insert_ignoring_conflicts`)."""
     if not rows:
         return []
     table = model.__table__
@@ -101,9 +104,9 @@ def insert_rows_or_ignore(
 
 
 def _with_defaults(table: FromClause, values: dict[str, Any]) -> dict[str, Any]:
-    """The values with the columns' Python-side defaults (a new id among them) filled in,
-    as an ORM or Core insert would."""
-    values = {"id": uuid.uuid4(), **values} if "id" in table.c else dict(values)
+    """The values with the columns' Python-side defaults (a new id among them, where the
+    id is made in Python) filled in, as an ORM or Core insert would."""
+    values = dict(values)
     for column in table.c:
         default = column.default
         if column.name not in values and default is not None:
